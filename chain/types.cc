@@ -1,0 +1,87 @@
+#include "chain/types.h"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace mchain {
+
+namespace {
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::string to_hex(ByteView bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out.push_back(kHexDigits[b >> 4]);
+    out.push_back(kHexDigits[b & 0xf]);
+  }
+  return out;
+}
+
+std::optional<Bytes> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  Bytes out(hex.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = hex_value(hex[2 * i]);
+    int lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+std::optional<Uuid> Uuid::parse(std::string_view text) {
+  if (text.size() != 36) return std::nullopt;
+  std::string compact;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_position != (text[i] == '-')) return std::nullopt;
+    if (!dash_position) compact.push_back(text[i]);
+  }
+  auto raw = from_hex(compact);
+  if (!raw) return std::nullopt;
+  Uuid id;
+  std::copy(raw->begin(), raw->end(), id.bytes.begin());
+  return id;
+}
+
+Uuid Uuid::random() {
+  Uuid id;
+  if (RAND_bytes(id.bytes.data(), static_cast<int>(id.bytes.size())) != 1) {
+    throw std::runtime_error("RAND_bytes failed");
+  }
+  id.bytes[6] = static_cast<std::uint8_t>((id.bytes[6] & 0x0f) | 0x40);  // version 4
+  id.bytes[8] = static_cast<std::uint8_t>((id.bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return id;
+}
+
+std::string Uuid::to_string() const {
+  std::string hex = to_hex(bytes);
+  return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
+         hex.substr(16, 4) + '-' + hex.substr(20, 12);
+}
+
+bool Uuid::is_nil() const {
+  for (std::uint8_t b : bytes) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+TimeUs now_us() {
+  using namespace std::chrono;
+  return static_cast<TimeUs>(
+      duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace mchain

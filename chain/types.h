@@ -1,0 +1,46 @@
+// Byte containers, digests and identifiers shared by every chain structure.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mchain {
+
+using Bytes = std::vector<std::uint8_t>;
+using ByteView = std::span<const std::uint8_t>;
+using Hash256 = std::array<std::uint8_t, 32>;
+using Hash512 = std::array<std::uint8_t, 64>;
+
+inline ByteView as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string to_hex(ByteView bytes);
+// Lower- or upper-case hex, even length; nullopt on anything else.
+std::optional<Bytes> from_hex(std::string_view hex);
+
+// A VM's libvirt UUID (RFC 4122 layout, 16 bytes). The nil UUID marks "no VM".
+struct Uuid {
+  std::array<std::uint8_t, 16> bytes{};
+
+  // Accepts the canonical 8-4-4-4-12 form, either case.
+  static std::optional<Uuid> parse(std::string_view text);
+  // A random version-4 UUID.
+  static Uuid random();
+  std::string to_string() const;
+  bool is_nil() const;
+  auto operator<=>(const Uuid&) const = default;
+};
+
+// Microseconds since the Unix epoch, UTC: the unit of every timestamp on the chain.
+using TimeUs = std::uint64_t;
+TimeUs now_us();
+
+}  // namespace mchain

@@ -1,0 +1,24 @@
+# Every external dependency is found here, so that a missing one fails configure with the
+# Debian package that provides it (scripts/setup.sh installs them all).
+find_package(PkgConfig)
+if(NOT PkgConfig_FOUND)
+  message(FATAL_ERROR "pkg-config not found: apt-get install pkg-config")
+endif()
+
+macro(mchain_require_package name debian_package)
+  find_package(${name} ${ARGN} QUIET)
+  if(NOT ${name}_FOUND)
+    message(FATAL_ERROR "${name} not found: apt-get install ${debian_package}")
+  endif()
+endmacro()
+
+mchain_require_package(OpenSSL libssl-dev 3.0)
+mchain_require_package(Threads libc6-dev)
+mchain_require_package(nlohmann_json nlohmann-json3-dev 3.10)
+
+if(MCHAIN_BUILD_TESTS)
+  mchain_require_package(GTest libgtest-dev)
+endif()
+if(MCHAIN_BUILD_BENCH)
+  mchain_require_package(benchmark libbenchmark-dev)
+endif()
