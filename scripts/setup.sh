@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages mchain builds with (only those missing), then configures
+# and builds one CMake preset (default: "default"). Safe to run again: it only does what is
+# still undone.
+set -euo pipefail
+
+preset="${1:-default}"
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ cmake ninja-build pkg-config  # toolchain: g++ >= 12, CMake >= 3.25
+  libssl-dev                        # OpenSSL 3: hashes, signatures, AES-GCM
+  nlohmann-json3-dev                # JSON output of the CLI and the benchmarks
+  libgtest-dev libgmock-dev         # tests
+  libbenchmark-dev                  # bench/
+)
+if [[ "$preset" == fuzz ]]; then
+  packages+=(clang-19 libclang-rt-19-dev)  # libFuzzer; clang 19 has the C++23 library support we use
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  as_root=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || { echo "setup: run as root, or install sudo" >&2; exit 1; }
+    as_root=(sudo)
+  fi
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+fi
+
+cmake --preset "$preset"
+cmake --build --preset "$preset"
