@@ -1,0 +1,303 @@
+#include "chain/package/records.h"
+
+#include "chain/crypto/hash.h"
+#include "chain/encoding/cbor.h"
+
+namespace mchain {
+
+namespace {
+
+constexpr std::uint64_t kRecordVersion = 1;
+
+void expect_version(cbor::Reader& r, std::string_view field) {
+  const std::size_t at = r.offset();
+  if (std::uint64_t v = r.uint(field); v != kRecordVersion) {
+    throw cbor::DecodeError(std::string(field), "unknown record version " + std::to_string(v), at);
+  }
+}
+
+std::string read_id(cbor::Reader& r, std::string_view field) {
+  const std::size_t at = r.offset();
+  std::string id(r.text(field, kMaxIdLength));
+  if (!valid_id(id)) {
+    throw cbor::DecodeError(std::string(field), "must be 1-64 characters of [A-Za-z0-9._:@-]", at);
+  }
+  return id;
+}
+
+template <class Enum>
+Enum read_enum(cbor::Reader& r, std::string_view field, Enum last) {
+  return static_cast<Enum>(r.uint(field, static_cast<std::uint64_t>(last)));
+}
+
+void write_key(cbor::Writer& w, const crypto::PublicKey& key) {
+  w.array(2).uint(static_cast<std::uint64_t>(key.alg())).bytes(key.raw());
+}
+
+crypto::PublicKey read_key(cbor::Reader& r, std::string_view field) {
+  const std::size_t at = r.offset();
+  r.array_exact(field, 2);
+  auto alg = crypto::sig_alg_from_code(r.uint(field));
+  if (!alg) throw cbor::DecodeError(std::string(field), "unknown key algorithm", at);
+  ByteView raw = r.bytes(field, 64);
+  auto key = crypto::PublicKey::from_raw(*alg, raw);
+  if (!key) throw cbor::DecodeError(std::string(field), key.error().message, at);
+  return *std::move(key);
+}
+
+Bytes key_link_aad(const Uuid& vm, std::uint64_t from, std::uint64_t to) {
+  cbor::Writer w;
+  w.array(4).text("mchain/key-link/v1").bytes(vm.bytes).uint(from).uint(to);
+  return w.take();
+}
+
+UnsignedPackage unsigned_package(PackageType type, const PackageOrigin& origin,
+                                 const PolicyRef& policy) {
+  UnsignedPackage p;
+  p.header.type = type;
+  p.header.vm = origin.vm;
+  p.header.user = origin.user;
+  p.header.node = origin.node;
+  p.header.policy = policy;
+  p.header.timestamp = origin.timestamp;
+  return p;
+}
+
+}  // namespace
+
+// ---- data
+
+Bytes DataRecord::encode() const {
+  cbor::Writer w;
+  w.array(3).uint(kRecordVersion).bytes(nonce).bytes(ciphertext);
+  return w.take();
+}
+
+Result<DataRecord> DataRecord::decode(ByteView encoded, std::size_t max_bytes) {
+  return cbor::decode(encoded, "data", [&](cbor::Reader& r) {
+    r.array_exact("data", 3);
+    expect_version(r, "data.version");
+    DataRecord d;
+    d.nonce = r.fixed_bytes<crypto::kAeadNonceSize>("data.nonce");
+    const std::size_t at = r.offset();
+    ByteView ct = r.bytes("data.ciphertext", max_bytes);
+    if (ct.size() < crypto::kAeadTagSize) {
+      throw cbor::DecodeError("data.ciphertext", "shorter than the GCM tag", at);
+    }
+    d.ciphertext.assign(ct.begin(), ct.end());
+    return d;
+  });
+}
+
+// ---- policy
+
+std::string_view to_string(AbeScheme scheme) {
+  switch (scheme) {
+    case AbeScheme::kp_abe_gpsw: return "kp-abe-gpsw";
+    case AbeScheme::cp_abe_versioned: return "cp-abe-versioned";
+  }
+  return "unknown";
+}
+
+Bytes PolicyRecord::encode() const {
+  cbor::Writer w;
+  w.array(6).uint(kRecordVersion).bytes(vm.bytes).uint(version).uint(
+      static_cast<std::uint64_t>(scheme));
+  w.array(attributes.size());
+  for (const auto& attribute : attributes) w.text(attribute);
+  w.text(expression);
+  return w.take();
+}
+
+Hash256 PolicyRecord::hash() const { return crypto::sha256(encode()); }
+
+Result<PolicyRecord> PolicyRecord::decode(ByteView encoded) {
+  return cbor::decode(encoded, "policy", [&](cbor::Reader& r) {
+    r.array_exact("policy", 6);
+    expect_version(r, "policy.version");
+    PolicyRecord p;
+    p.vm.bytes = r.fixed_bytes<16>("policy.vm");
+    p.version = r.uint("policy.policy_version");
+    const std::size_t scheme_at = r.offset();
+    std::uint64_t scheme = r.uint("policy.scheme", 2);
+    if (scheme == 0) throw cbor::DecodeError("policy.scheme", "unknown ABE scheme 0", scheme_at);
+    p.scheme = static_cast<AbeScheme>(scheme);
+    std::size_t count = r.array("policy.attributes", kMaxAttributes);
+    for (std::size_t k = 0; k < count; ++k) {
+      p.attributes.emplace_back(r.text("policy.attributes", kMaxAttributeLength));
+    }
+    p.expression = r.text("policy.expression", kMaxExpressionLength);
+    return p;
+  });
+}
+
+// ---- binding
+
+std::string_view to_string(BindingEvent event) {
+  switch (event) {
+    case BindingEvent::defined: return "defined";
+    case BindingEvent::started: return "started";
+    case BindingEvent::migrated: return "migrated";
+    case BindingEvent::stopped: return "stopped";
+    case BindingEvent::undefined: return "undefined";
+  }
+  return "unknown";
+}
+
+Bytes BindingRecord::encode() const {
+  cbor::Writer w;
+  w.array(6).uint(kRecordVersion).bytes(vm.bytes).text(user).text(node).uint(
+      static_cast<std::uint64_t>(event));
+  write_key(w, vm_key);
+  return w.take();
+}
+
+Result<BindingRecord> BindingRecord::decode(ByteView encoded) {
+  return cbor::decode(encoded, "binding", [&](cbor::Reader& r) {
+    r.array_exact("binding", 6);
+    expect_version(r, "binding.version");
+    Uuid vm;
+    vm.bytes = r.fixed_bytes<16>("binding.vm");
+    std::string user = read_id(r, "binding.user");
+    std::string node = read_id(r, "binding.node");
+    auto event = read_enum(r, "binding.event", BindingEvent::undefined);
+    return BindingRecord{vm, std::move(user), std::move(node), event,
+                         read_key(r, "binding.vm_key")};
+  });
+}
+
+// ---- key link
+
+Bytes KeyLinkRecord::encode() const {
+  cbor::Writer w;
+  w.array(6).uint(kRecordVersion).bytes(vm.bytes).uint(from_version).uint(to_version).bytes(
+      nonce).bytes(wrapped_key);
+  return w.take();
+}
+
+Result<KeyLinkRecord> KeyLinkRecord::decode(ByteView encoded) {
+  return cbor::decode(encoded, "key_link", [&](cbor::Reader& r) {
+    r.array_exact("key_link", 6);
+    expect_version(r, "key_link.version");
+    KeyLinkRecord k;
+    k.vm.bytes = r.fixed_bytes<16>("key_link.vm");
+    k.from_version = r.uint("key_link.from_version");
+    k.to_version = r.uint("key_link.to_version");
+    k.nonce = r.fixed_bytes<crypto::kAeadNonceSize>("key_link.nonce");
+    ByteView wrapped = r.bytes_exact("key_link.wrapped_key",
+                                     crypto::kAeadKeySize + crypto::kAeadTagSize);
+    k.wrapped_key.assign(wrapped.begin(), wrapped.end());
+    return k;
+  });
+}
+
+Result<crypto::AeadKey> unwrap_key_link(const KeyLinkRecord& link,
+                                        const crypto::AeadKey& new_key) {
+  auto plain = crypto::aes256gcm_open(
+      new_key, link.nonce, key_link_aad(link.vm, link.from_version, link.to_version),
+      link.wrapped_key);
+  if (!plain) return fail("key link " + std::to_string(link.from_version) + " -> " +
+                          std::to_string(link.to_version) + ": " + plain.error().message);
+  if (plain->size() != crypto::kAeadKeySize) return fail("key link: wrapped key has wrong size");
+  crypto::AeadKey old_key;
+  std::copy(plain->begin(), plain->end(), old_key.begin());
+  return old_key;
+}
+
+// ---- membership
+
+std::string_view to_string(MembershipAction action) {
+  switch (action) {
+    case MembershipAction::add_node: return "add-node";
+    case MembershipAction::remove_node: return "remove-node";
+    case MembershipAction::suspend_node: return "suspend-node";
+    case MembershipAction::rejoin_node: return "rejoin-node";
+    case MembershipAction::register_user: return "register-user";
+  }
+  return "unknown";
+}
+
+Bytes MembershipRecord::encode() const {
+  cbor::Writer w;
+  w.array(4).uint(kRecordVersion).uint(static_cast<std::uint64_t>(action)).text(subject);
+  write_key(w, key);
+  return w.take();
+}
+
+Result<MembershipRecord> MembershipRecord::decode(ByteView encoded) {
+  return cbor::decode(encoded, "membership", [&](cbor::Reader& r) {
+    r.array_exact("membership", 4);
+    expect_version(r, "membership.version");
+    auto action = read_enum(r, "membership.action", MembershipAction::register_user);
+    std::string subject = read_id(r, "membership.subject");
+    return MembershipRecord{action, std::move(subject), read_key(r, "membership.key")};
+  });
+}
+
+// ---- builders
+
+Result<Package> make_data_package(const PackageOrigin& origin, const PolicyRef& policy,
+                                  const crypto::AeadKey& key, ByteView report,
+                                  const PackageSigners& signers, const PackageLimits& limits) {
+  UnsignedPackage p = unsigned_package(PackageType::data, origin, policy);
+  DataRecord data;
+  data.nonce = crypto::random_aead_nonce();
+  data.ciphertext = crypto::aes256gcm_seal(key, data.nonce, p.header.encode(), report);
+  p.body = data.encode();
+  return Package::sign(std::move(p), signers, limits);
+}
+
+Result<Bytes> open_data_package(const Package& package, const crypto::AeadKey& key) {
+  if (package.header().type != PackageType::data) {
+    return fail("not a data package but a " + std::string(to_string(package.header().type)) +
+                " package");
+  }
+  auto data = DataRecord::decode(package.body(), package.body().size());
+  if (!data) return std::unexpected(data.error());
+  return crypto::aes256gcm_open(key, data->nonce, package.header().encode(), data->ciphertext);
+}
+
+Result<Package> make_policy_package(const PackageOrigin& origin, const PolicyRecord& policy,
+                                    const PackageSigners& signers) {
+  if (policy.vm != origin.vm) return fail("policy record names another VM than the package");
+  UnsignedPackage p = unsigned_package(PackageType::policy, origin, policy.ref());
+  p.body = policy.encode();
+  return Package::sign(std::move(p), signers);
+}
+
+Result<Package> make_binding_package(const PackageOrigin& origin, const PolicyRef& policy,
+                                     BindingEvent event, const crypto::PublicKey& vm_key,
+                                     const PackageSigners& signers) {
+  UnsignedPackage p = unsigned_package(PackageType::binding, origin, policy);
+  p.body = BindingRecord{origin.vm, origin.user, origin.node, event, vm_key}.encode();
+  return Package::sign(std::move(p), signers);
+}
+
+Result<Package> make_key_link_package(const PackageOrigin& origin, const PolicyRef& new_policy,
+                                      std::uint64_t old_version, const crypto::AeadKey& old_key,
+                                      const crypto::AeadKey& new_key,
+                                      const PackageSigners& signers) {
+  if (old_version >= new_policy.version) {
+    return fail("key link must point from an older policy version to a newer one");
+  }
+  KeyLinkRecord link;
+  link.vm = origin.vm;
+  link.from_version = old_version;
+  link.to_version = new_policy.version;
+  link.nonce = crypto::random_aead_nonce();
+  link.wrapped_key = crypto::aes256gcm_seal(
+      new_key, link.nonce, key_link_aad(link.vm, old_version, new_policy.version), old_key);
+  UnsignedPackage p = unsigned_package(PackageType::key_link, origin, new_policy);
+  p.body = link.encode();
+  return Package::sign(std::move(p), signers);
+}
+
+Result<Package> make_membership_package(const PackageOrigin& origin,
+                                        const MembershipRecord& record,
+                                        const PackageSigners& signers) {
+  UnsignedPackage p = unsigned_package(PackageType::membership, origin, PolicyRef{});
+  p.body = record.encode();
+  return Package::sign(std::move(p), signers);
+}
+
+}  // namespace mchain

@@ -1,0 +1,295 @@
+#include "chain/package/validate.h"
+
+#include "chain/crypto/hash.h"
+#include "chain/package/records.h"
+
+namespace mchain {
+
+namespace {
+
+ValidationResult reject(Verdict verdict, std::string detail) {
+  return {verdict, std::move(detail)};
+}
+
+std::string time_text(TimeUs t) { return "t=" + std::to_string(t) + "us"; }
+
+// Which signatures a package type carries. Membership packages are signed by the issuing
+// node, plus the user's own key when a user registers (proof of possession).
+struct SignatureRule {
+  bool vm, user, node;
+};
+
+SignatureRule signature_rule(const PackageHeader& h, const MembershipRecord* member) {
+  if (h.type == PackageType::membership) {
+    return {false, member->action == MembershipAction::register_user, true};
+  }
+  return {true, true, true};
+}
+
+// The package's body, decoded once and checked against its header.
+struct Body {
+  std::optional<PolicyRecord> policy;
+  std::optional<BindingRecord> binding;
+  std::optional<KeyLinkRecord> key_link;
+  std::optional<MembershipRecord> membership;
+};
+
+// Returns an empty detail when the body is well formed and consistent with the header.
+std::string decode_body(const Package& package, Body& out) {
+  const PackageHeader& h = package.header();
+  auto mismatch = [](std::string_view field) {
+    return std::string(field) + " differs from the package header";
+  };
+  switch (h.type) {
+    case PackageType::data: {
+      auto data = DataRecord::decode(package.body(), package.body().size());
+      if (!data) return data.error().message;
+      return {};
+    }
+    case PackageType::policy: {
+      auto policy = PolicyRecord::decode(package.body());
+      if (!policy) return policy.error().message;
+      if (policy->vm != h.vm) return mismatch("policy.vm");
+      if (policy->version != h.policy.version) return mismatch("policy.policy_version");
+      if (policy->version == 0) return "policy.policy_version: versions start at 1";
+      out.policy = std::move(*policy);
+      return {};
+    }
+    case PackageType::binding: {
+      auto binding = BindingRecord::decode(package.body());
+      if (!binding) return binding.error().message;
+      if (binding->vm != h.vm) return mismatch("binding.vm");
+      if (binding->user != h.user) return mismatch("binding.user");
+      if (binding->node != h.node) return mismatch("binding.node");
+      out.binding = std::move(*binding);
+      return {};
+    }
+    case PackageType::key_link: {
+      auto link = KeyLinkRecord::decode(package.body());
+      if (!link) return link.error().message;
+      if (link->vm != h.vm) return mismatch("key_link.vm");
+      if (link->to_version != h.policy.version) return mismatch("key_link.to_version");
+      if (link->from_version >= link->to_version) {
+        return "key_link.from_version: must be older than to_version";
+      }
+      out.key_link = std::move(*link);
+      return {};
+    }
+    case PackageType::membership: {
+      auto member = MembershipRecord::decode(package.body());
+      if (!member) return member.error().message;
+      if (!h.vm.is_nil()) return "package.header.vm: must be nil in a membership package";
+      if (h.policy != PolicyRef{}) return "package.header.policy: must be empty in membership";
+      bool registers_user = member->action == MembershipAction::register_user;
+      if (registers_user ? h.user != member->subject : !h.user.empty()) {
+        return registers_user ? mismatch("membership.subject")
+                              : "package.header.user: must be empty in node membership";
+      }
+      out.membership = std::move(*member);
+      return {};
+    }
+  }
+  return "package.header.type: unknown";
+}
+
+// Compares the policy a package names with the one in force for its VM at t.
+ValidationResult check_policy_ref(const PolicyRef& claimed, const std::optional<VmAt>& vm,
+                                  const Uuid& vm_id, const View& view, TimeUs t) {
+  const std::optional<PolicyInForce> in_force = vm ? vm->policy : std::nullopt;
+  if (!in_force) {
+    if (claimed == PolicyRef{}) return {};
+    return reject(Verdict::policy_hash_mismatch,
+                  "names policy v" + std::to_string(claimed.version) +
+                      " but no policy was in force at " + time_text(t));
+  }
+  if (claimed == in_force->ref) return {};
+  if (claimed.version < in_force->ref.version) {
+    auto older = view.policy_version(vm_id, claimed.version);
+    if (older && older->ref == claimed) {
+      return reject(Verdict::stale_policy,
+                    "sealed under policy v" + std::to_string(claimed.version) + " but v" +
+                        std::to_string(in_force->ref.version) + " was in force at " +
+                        time_text(t));
+    }
+  }
+  return reject(Verdict::policy_hash_mismatch,
+                "policy v" + std::to_string(claimed.version) + " hash " +
+                    to_hex(claimed.hash).substr(0, 16) + "... is not the policy in force (v" +
+                    std::to_string(in_force->ref.version) + ") at " + time_text(t));
+}
+
+}  // namespace
+
+std::string_view to_string(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::ok: return "ok";
+    case Verdict::malformed: return "malformed";
+    case Verdict::unknown_vm: return "unknown-vm";
+    case Verdict::unknown_user: return "unknown-user";
+    case Verdict::unknown_node: return "unknown-node";
+    case Verdict::policy_hash_mismatch: return "policy-hash-mismatch";
+    case Verdict::stale_policy: return "stale-policy";
+    case Verdict::bad_vm_signature: return "bad-vm-signature";
+    case Verdict::bad_user_signature: return "bad-user-signature";
+    case Verdict::bad_node_signature: return "bad-node-signature";
+    case Verdict::node_not_hosting_vm_at_t: return "node-not-hosting-vm-at-t";
+    case Verdict::user_not_owner_at_t: return "user-not-owner-at-t";
+    case Verdict::duplicate: return "duplicate";
+    case Verdict::timestamp_skew: return "timestamp-skew";
+  }
+  return "unknown";
+}
+
+ValidationResult validate(const Package& package, const View& view,
+                          const ValidationOptions& options) {
+  const PackageHeader& h = package.header();
+  const TimeUs t = h.timestamp;
+
+  // 1. Shape: the body decodes as its type's record and agrees with the header; exactly the
+  //    signatures the type calls for are present.
+  Body body;
+  if (std::string problem = decode_body(package, body); !problem.empty()) {
+    return reject(Verdict::malformed, problem);
+  }
+  if (h.type != PackageType::membership && (h.vm.is_nil() || h.user.empty())) {
+    return reject(Verdict::malformed, "package.header: VM and user are required");
+  }
+  const SignatureRule rule = signature_rule(h, body.membership ? &*body.membership : nullptr);
+  const bool wanted[] = {rule.vm, rule.user, rule.node};
+  for (Role role : {Role::vm, Role::user, Role::node}) {
+    bool present = package.signature(role).has_value();
+    if (present != wanted[static_cast<std::size_t>(role)]) {
+      return reject(Verdict::malformed, std::string(present ? "unexpected " : "missing ") +
+                                            std::string(to_string(role)) + " signature on a " +
+                                            std::string(to_string(h.type)) + " package");
+    }
+  }
+
+  // 2. Freshness and replay.
+  if (options.check_timestamp) {
+    const TimeUs now = options.now != 0 ? options.now : now_us();
+    const TimeUs distance = t > now ? t - now : now - t;
+    if (distance > options.max_skew) {
+      return reject(Verdict::timestamp_skew,
+                    time_text(t) + " is " + std::to_string(distance / 1000) +
+                        " ms from the local clock; allowed skew is " +
+                        std::to_string(options.max_skew / 1000) + " ms");
+    }
+  }
+  if (view.has_package(package.id())) {
+    return reject(Verdict::duplicate, "package " + to_hex(package.id()).substr(0, 16) +
+                                          "... is already on the chain or in a buffer");
+  }
+
+  // 3. Identities known at t, and the keys to check the signatures with.
+  std::optional<crypto::PublicKey> node_key = view.node_key(h.node, t);
+  if (!node_key) {
+    return reject(Verdict::unknown_node, "node '" + h.node + "' is not a member at " + time_text(t));
+  }
+  std::optional<crypto::PublicKey> user_key;
+  if (body.membership) {
+    if (rule.user) user_key = body.membership->key;
+  } else {
+    user_key = view.user_key(h.user, t);
+    if (!user_key) {
+      return reject(Verdict::unknown_user, "user '" + h.user + "' is not registered at " +
+                                               time_text(t));
+    }
+  }
+  std::optional<VmAt> vm;
+  std::optional<crypto::PublicKey> vm_key;
+  if (!body.membership) {
+    vm = view.vm_at(h.vm, t);
+    if (vm) {
+      vm_key = vm->key;
+    } else if (body.binding && (body.binding->event == BindingEvent::defined ||
+                                body.binding->event == BindingEvent::started)) {
+      vm_key = body.binding->vm_key;  // first sight of the VM: its binding registers the key
+    } else {
+      return reject(Verdict::unknown_vm,
+                    "VM " + h.vm.to_string() + " is not defined at " + time_text(t));
+    }
+  }
+
+  // 4. The VM–user–node correspondence at t.
+  if (vm) {
+    if (vm->owner != h.user) {
+      return reject(Verdict::user_not_owner_at_t, "VM " + h.vm.to_string() + " belonged to '" +
+                                                      vm->owner + "', not '" + h.user + "', at " +
+                                                      time_text(t));
+    }
+    // Data and stop/undefine bindings must come from the host; policy and key-link packages
+    // too while the VM runs (a stopped VM's policy may be revised through any member node).
+    bool host_must_sign = false;
+    switch (h.type) {
+      case PackageType::data:
+        host_must_sign = true;
+        break;
+      case PackageType::policy:
+      case PackageType::key_link:
+        host_must_sign = vm->host.has_value();
+        break;
+      case PackageType::binding:
+        host_must_sign = body.binding->event == BindingEvent::stopped ||
+                         (body.binding->event == BindingEvent::undefined && vm->host);
+        break;
+      case PackageType::membership:
+        break;
+    }
+    if (host_must_sign && vm->host != h.node) {
+      return reject(Verdict::node_not_hosting_vm_at_t,
+                    "node '" + h.node + "' did not host VM " + h.vm.to_string() + " at " +
+                        time_text(t) + (vm->host ? " (host: '" + *vm->host + "')" : " (not running)"));
+    }
+  }
+
+  // 5. The package–policy correspondence (H_uv(tc) and t > tc).
+  if (body.policy) {
+    if (crypto::sha256(package.body()) != h.policy.hash) {
+      return reject(Verdict::policy_hash_mismatch,
+                    "header policy hash is not the SHA-256 of the policy record");
+    }
+    if (vm && vm->policy && vm->policy->ref.version >= body.policy->version) {
+      return reject(Verdict::stale_policy,
+                    "policy v" + std::to_string(body.policy->version) + " is not newer than v" +
+                        std::to_string(vm->policy->ref.version) + " in force at " + time_text(t));
+    }
+  } else if (!body.membership) {
+    ValidationResult policy = check_policy_ref(h.policy, vm, h.vm, view, t);
+    if (!policy.ok()) return policy;
+    if (body.key_link && !view.policy_version(h.vm, body.key_link->from_version)) {
+      return reject(Verdict::policy_hash_mismatch,
+                    "key link from policy v" + std::to_string(body.key_link->from_version) +
+                        ", which the VM never had");
+    }
+  }
+
+  // 6. Signatures over the whole unsigned package, each under its role's domain.
+  struct Check {
+    Role role;
+    const std::optional<crypto::PublicKey>& key;
+    Verdict failure;
+  };
+  for (const Check& check : {Check{Role::vm, vm_key, Verdict::bad_vm_signature},
+                             Check{Role::user, user_key, Verdict::bad_user_signature},
+                             Check{Role::node, node_key, Verdict::bad_node_signature}}) {
+    const auto& signature = package.signature(check.role);
+    if (!signature) continue;
+    if (!check.key->verify(signing_message(check.role, package.id()), *signature)) {
+      return reject(check.failure, std::string(to_string(check.role)) +
+                                       " signature does not verify with the " +
+                                       std::string(crypto::to_string(check.key->alg())) +
+                                       " key in force at " + time_text(t));
+    }
+  }
+  return {};
+}
+
+ValidationResult validate_encoded(ByteView encoded, const View& view,
+                                  const ValidationOptions& options, const PackageLimits& limits) {
+  auto package = Package::decode(encoded, limits);
+  if (!package) return reject(Verdict::malformed, package.error().message);
+  return validate(*package, view, options);
+}
+
+}  // namespace mchain
