@@ -1,1 +1,233 @@
-int main() { return 0; }
+// mchainctl: the operator's and verifier's command-line tool.
+#include "agent/demo.h"
+#include "agent/version.h"
+#include "chain/crypto/keyfile.h"
+#include "chain/package/records.h"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace mchain;
+using nlohmann::json;
+
+constexpr int kUsageError = 2;
+
+constexpr std::string_view kHelp = R"(usage: mchainctl [--version] [--help] <command> [<args>]
+
+Commands available in this release:
+  demo [--dir DIR] [--file PATH] [--flip OFFSET] [--json]
+      Create node, user and VM keys in DIR (default: a new directory under /tmp), measure
+      PATH (default: /etc/passwd) into a signed, encrypted data package, validate it,
+      then flip one byte and show why the copy is rejected.
+  key generate --out PATH [--alg ecdsa-p256-sha256|ed25519]
+      Write a new private key to PATH (mode 0600) and its public key to PATH.pub.
+  package show FILE [--json]
+      Decode a package file and print its header, signatures and id.
+
+Cluster commands (status, vms, measure, history, verify, policy, chain, ...) arrive with the
+daemon; see the project issues.
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> options;  // --name value
+  std::vector<std::string> flags;                            // --name
+
+  bool flag(std::string_view name) const {
+    return std::find(flags.begin(), flags.end(), name) != flags.end();
+  }
+  std::optional<std::string> option(std::string_view name) const {
+    for (const auto& [key, value] : options) {
+      if (key == name) return value;
+    }
+    return std::nullopt;
+  }
+};
+
+// Options that take a value; everything else starting with -- is a flag.
+bool takes_value(std::string_view name) {
+  for (std::string_view known : {"--dir", "--file", "--flip", "--out", "--alg"}) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+std::optional<Args> parse(int argc, char** argv, int first) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.starts_with("--")) {
+      if (takes_value(arg)) {
+        if (i + 1 >= argc) {
+          std::cerr << "mchainctl: " << arg << " needs a value\n";
+          return std::nullopt;
+        }
+        args.options.emplace_back(arg, argv[++i]);
+      } else {
+        args.flags.push_back(arg);
+      }
+    } else {
+      args.positional.push_back(arg);
+    }
+  }
+  return args;
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "mchainctl: " << message << "\nTry 'mchainctl --help'.\n";
+  return kUsageError;
+}
+
+bool only_known_flags(const Args& args, std::initializer_list<std::string_view> known) {
+  for (const auto& f : args.flags) {
+    if (std::find(known.begin(), known.end(), f) == known.end()) {
+      usage_error("unknown option " + f);
+      return false;
+    }
+  }
+  return true;
+}
+
+int run_demo(const Args& args) {
+  if (!only_known_flags(args, {"--json"})) return kUsageError;
+  agent::DemoOptions options;
+  options.json = args.flag("--json");
+  options.measured_file = args.option("--file").value_or("/etc/passwd");
+  if (auto dir = args.option("--dir")) {
+    options.directory = *dir;
+  } else {
+    std::string pattern = (std::filesystem::temp_directory_path() / "mchain-demo.XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::cerr << "mchainctl: cannot create a temporary directory\n";
+      return 1;
+    }
+    options.directory = pattern;
+  }
+  if (auto flip = args.option("--flip")) {
+    std::size_t offset = 0;
+    auto [end, ec] = std::from_chars(flip->data(), flip->data() + flip->size(), offset);
+    if (ec != std::errc() || end != flip->data() + flip->size()) {
+      return usage_error("--flip needs a byte offset, not '" + *flip + "'");
+    }
+    options.flip_offset = offset;
+  }
+  if (auto result = agent::run_demo(options, std::cout); !result) {
+    std::cerr << "mchainctl demo: " << result.error().message << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+int run_key_generate(const Args& args) {
+  if (!only_known_flags(args, {})) return kUsageError;
+  auto out = args.option("--out");
+  if (!out) return usage_error("key generate needs --out PATH");
+  auto alg = crypto::sig_alg_from_string(args.option("--alg").value_or("ecdsa-p256-sha256"));
+  if (!alg) return usage_error("unknown --alg; use ecdsa-p256-sha256 or ed25519");
+  auto key = crypto::PrivateKey::generate(*alg);
+  if (!key) {
+    std::cerr << "mchainctl: " << key.error().message << '\n';
+    return 1;
+  }
+  std::filesystem::path path(*out);
+  auto pub_path = path;
+  pub_path += ".pub";
+  for (const Status& written : {crypto::write_private_key_file(path, *key),
+                                crypto::write_public_key_file(pub_path, key->public_key())}) {
+    if (!written) {
+      std::cerr << "mchainctl: " << written.error().message << '\n';
+      return 1;
+    }
+  }
+  std::cout << "wrote " << path.string() << " and " << pub_path.string() << " ("
+            << crypto::to_string(*alg) << ", fingerprint "
+            << to_hex(key->public_key().fingerprint()).substr(0, 16) << ")\n";
+  return 0;
+}
+
+int run_package_show(const Args& args) {
+  if (!only_known_flags(args, {"--json"})) return kUsageError;
+  if (args.positional.size() != 3) return usage_error("package show needs one FILE");
+  const std::string& file = args.positional[2];
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << "mchainctl: cannot open " << file << '\n';
+    return 1;
+  }
+  Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto package = Package::decode(bytes);
+  if (!package) {
+    std::cerr << "mchainctl: " << file << ": malformed package: " << package.error().message
+              << '\n';
+    return 1;
+  }
+  const PackageHeader& h = package->header();
+  json signatures = json::object();
+  for (Role role : {Role::vm, Role::user, Role::node}) {
+    const auto& s = package->signature(role);
+    signatures[std::string(to_string(role))] =
+        s ? json{{"alg", crypto::to_string(s->alg)}, {"bytes", to_hex(s->bytes)}} : json(nullptr);
+  }
+  json j{{"id", to_hex(package->id())},
+         {"type", to_string(h.type)},
+         {"vm", h.vm.to_string()},
+         {"user", h.user},
+         {"node", h.node},
+         {"policy_version", h.policy.version},
+         {"policy_hash", to_hex(h.policy.hash)},
+         {"timestamp_us", h.timestamp},
+         {"body_bytes", package->body().size()},
+         {"signatures", signatures}};
+  if (args.flag("--json")) {
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  for (const char* key : {"id", "type", "vm", "user", "node", "policy_version", "policy_hash",
+                          "timestamp_us", "body_bytes"}) {
+    std::cout << key << ": " << (j[key].is_string() ? j[key].get<std::string>() : j[key].dump())
+              << '\n';
+  }
+  for (const auto& [role, s] : signatures.items()) {
+    std::cout << "signature." << role << ": "
+              << (s.is_null() ? std::string("absent") : s["alg"].get<std::string>()) << '\n';
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kHelp;
+    return kUsageError;
+  }
+  std::string_view command = argv[1];
+  if (command == "--version") {
+    std::cout << "mchainctl " << agent::version() << '\n';
+    return 0;
+  }
+  if (command == "--help" || command == "help") {
+    std::cout << kHelp;
+    return 0;
+  }
+  auto args = parse(argc, argv, 1);
+  if (!args) return kUsageError;
+  const auto& words = args->positional;
+  if (words[0] == "demo" && words.size() == 1) return run_demo(*args);
+  if (words[0] == "key" && words.size() == 2 && words[1] == "generate") {
+    return run_key_generate(*args);
+  }
+  if (words[0] == "package" && words.size() >= 2 && words[1] == "show") {
+    return run_package_show(*args);
+  }
+  return usage_error("unknown command '" + std::string(command) + "'");
+}

@@ -1,0 +1,176 @@
+#include "agent/demo.h"
+
+#include "chain/crypto/keyfile.h"
+#include "chain/package/records.h"
+#include "chain/package/validate.h"
+#include "measure/file_measure.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <ostream>
+
+namespace mchain::agent {
+
+namespace {
+
+using nlohmann::json;
+
+Status write_file(const std::filesystem::path& path, ByteView bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) return fail("cannot write " + path.string());
+  return {};
+}
+
+// Creates a key file (0600) and its public half, then loads the private key back from disk
+// so that the demo signs with exactly what a node would find in its state directory.
+Result<crypto::PrivateKey> create_key(const std::filesystem::path& dir, const std::string& name) {
+  auto key = crypto::PrivateKey::generate(crypto::SigAlg::ecdsa_p256_sha256);
+  if (!key) return std::unexpected(key.error());
+  const auto path = dir / (name + ".key");
+  if (auto written = crypto::write_private_key_file(path, *key); !written) {
+    return std::unexpected(written.error());
+  }
+  if (auto written = crypto::write_public_key_file(dir / (name + ".pub"), key->public_key());
+      !written) {
+    return std::unexpected(written.error());
+  }
+  return crypto::read_private_key_file(path);
+}
+
+json verdict_json(const ValidationResult& r) {
+  return {{"verdict", to_string(r.verdict)}, {"detail", r.detail}};
+}
+
+class Narrator {
+ public:
+  Narrator(std::ostream& out, bool json) : out_(out), json_(json) {}
+
+  void step(const std::string& name, const std::string& text, json details = json::object()) {
+    if (json_) {
+      details["step"] = name;
+      steps_.push_back(std::move(details));
+    } else {
+      out_ << "* " << text << '\n';
+    }
+  }
+  void finish(bool ok) {
+    if (json_) out_ << json{{"ok", ok}, {"steps", steps_}}.dump(2) << '\n';
+  }
+
+ private:
+  std::ostream& out_;
+  bool json_;
+  json steps_ = json::array();
+};
+
+}  // namespace
+
+Status run_demo(const DemoOptions& options, std::ostream& out) {
+  Narrator say(out, options.json);
+  std::error_code ec;
+  std::filesystem::create_directories(options.directory, ec);
+  if (ec) return fail("cannot create " + options.directory.string() + ": " + ec.message());
+
+  // 1. Identities: node, user and VM keys, as files.
+  auto node = create_key(options.directory, "node-1");
+  if (!node) return std::unexpected(node.error());
+  auto user = create_key(options.directory, "alice");
+  if (!user) return std::unexpected(user.error());
+  auto vm_key = create_key(options.directory, "vm");
+  if (!vm_key) return std::unexpected(vm_key.error());
+  say.step("keys",
+           "created ECDSA P-256 keys for node-1, user alice and the VM in " +
+               options.directory.string() + " (private keys mode 0600)",
+           {{"directory", options.directory.string()}});
+
+  // 2. The replicated view they are checked against: node-1 is a genesis member; the user
+  //    registration, the VM's binding and its policy go in as validated packages.
+  const TimeUs t0 = now_us();
+  const Uuid vm = Uuid::random();
+  const PackageSigners all{&*vm_key, &*user, &*node};
+  MemoryView view;
+  view.add_node("node-1", node->public_key(), t0 - 10);
+  PolicyRecord policy{vm, 1, AbeScheme::kp_abe_gpsw, {"tenant:alice", "auditor"}, "auditor"};
+  std::vector<Result<Package>> setup;
+  setup.push_back(make_membership_package(
+      {Uuid{}, "alice", "node-1", t0 - 3},
+      MembershipRecord{MembershipAction::register_user, "alice", user->public_key()},
+      {nullptr, &*user, &*node}));
+  setup.push_back(make_binding_package({vm, "alice", "node-1", t0 - 2}, PolicyRef{},
+                                       BindingEvent::started, vm_key->public_key(), all));
+  setup.push_back(make_policy_package({vm, "alice", "node-1", t0 - 1}, policy, all));
+  for (auto& package : setup) {
+    if (!package) return std::unexpected(package.error());
+    ValidationResult r = validate(*package, view);
+    if (!r.ok()) {
+      return fail("setup package rejected: " + std::string(to_string(r.verdict)) + ": " + r.detail);
+    }
+    if (auto applied = view.apply(*package); !applied) return std::unexpected(applied.error());
+    say.step(std::string(to_string(package->header().type)),
+             "accepted " + std::string(to_string(package->header().type)) + " package " +
+                 to_hex(package->id()).substr(0, 16),
+             {{"id", to_hex(package->id())}});
+  }
+  say.step("vm", "VM " + vm.to_string() + " owned by alice runs on node-1 under policy v1",
+           {{"vm", vm.to_string()}, {"policy_hash", to_hex(policy.hash())}});
+
+  // 3. Measure a real file and seal the report into a data package.
+  auto measured = measure::measure_file(options.measured_file);
+  if (!measured) return std::unexpected(measured.error());
+  const std::string report = measure::to_report_text(*measured);
+  const crypto::AeadKey data_key = crypto::random_aead_key();
+  auto package = make_data_package({vm, "alice", "node-1", now_us()}, policy.ref(), data_key,
+                                   as_bytes(report), all);
+  if (!package) return std::unexpected(package.error());
+  const Bytes encoded = package->encode();
+  if (auto w = write_file(options.directory / "data.pkg", encoded); !w) return w;
+  say.step("measure",
+           "measured " + measured->path + " (" + std::to_string(measured->size) +
+               " bytes, sha256 " + (measured->sha256 ? to_hex(*measured->sha256) : "-") +
+               ") into a " + std::to_string(encoded.size()) + "-byte data package",
+           {{"file", measured->path},
+            {"package_bytes", encoded.size()},
+            {"package", (options.directory / "data.pkg").string()}});
+
+  // 4. Validate it, and read it back with K_uv.
+  ValidationResult accepted = validate_encoded(encoded, view);
+  say.step("validate", "validation: " + std::string(to_string(accepted.verdict)),
+           verdict_json(accepted));
+  if (!accepted.ok()) {
+    say.finish(false);
+    return fail("the valid package was rejected: " + accepted.detail);
+  }
+  auto opened = open_data_package(*package, data_key);
+  if (!opened || std::string(opened->begin(), opened->end()) != report) {
+    say.finish(false);
+    return fail("the data package did not decrypt to the report");
+  }
+  say.step("decrypt", "decrypted with K_uv: the report reads back intact");
+
+  // 5. Flip one byte and show the rejection.
+  std::size_t offset = options.flip_offset.value_or(encoded.size() / 2);
+  if (offset >= encoded.size()) {
+    return fail("flip offset " + std::to_string(offset) + " is beyond the package's " +
+                std::to_string(encoded.size()) + " bytes");
+  }
+  Bytes tampered = encoded;
+  tampered[offset] ^= 0x01;
+  if (auto w = write_file(options.directory / "data-tampered.pkg", tampered); !w) return w;
+  ValidationResult rejected = validate_encoded(tampered, view);
+  json details = verdict_json(rejected);
+  details["offset"] = offset;
+  say.step("tamper",
+           "flipped byte " + std::to_string(offset) + ": " +
+               (rejected.ok() ? std::string("ACCEPTED (this is a bug)")
+                              : "rejected, " + std::string(to_string(rejected.verdict)) + ": " +
+                                    rejected.detail),
+           details);
+  say.finish(!rejected.ok());
+  if (rejected.ok()) return fail("a tampered package was accepted");
+  return {};
+}
+
+}  // namespace mchain::agent
