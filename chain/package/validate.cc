@@ -196,6 +196,23 @@ ValidationResult validate(const Package& package, const View& view,
                                                time_text(t));
     }
   }
+  if (body.membership) {
+    // Registration never replaces a key: otherwise any member could take over a user or a
+    // node by registering it again under a key of its own.
+    const MembershipRecord& m = *body.membership;
+    const bool is_user = m.action == MembershipAction::register_user;
+    const bool known = is_user ? view.user_key(m.subject, t).has_value()
+                               : view.node_key(m.subject, t).has_value();
+    if ((is_user || m.action == MembershipAction::add_node) && known) {
+      return reject(Verdict::duplicate, std::string(is_user ? "user '" : "node '") + m.subject +
+                                            "' is already registered at " + time_text(t));
+    }
+    if (!is_user && m.action != MembershipAction::add_node && !known) {
+      return reject(Verdict::unknown_node, std::string(to_string(m.action)) + " names node '" +
+                                               m.subject + "', which is not a member at " +
+                                               time_text(t));
+    }
+  }
   std::optional<VmAt> vm;
   std::optional<crypto::PublicKey> vm_key;
   if (!body.membership) {

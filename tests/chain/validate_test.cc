@@ -267,6 +267,26 @@ TEST_F(Validate, MembershipNeedsAMemberIssuer) {
                  Verdict::malformed);
 }
 
+TEST_F(Validate, RegistrationNeverReplacesAKey) {
+  auto mallory = testing::make_key();
+  // A member node re-registering alice under a key of its choosing.
+  Package takeover = must(make_membership_package(
+      {Uuid{}, "alice", "node-2", kT0 + 100},
+      MembershipRecord{MembershipAction::register_user, "alice", mallory.public_key()},
+      {nullptr, &mallory, &w.node2}));
+  EXPECT_VERDICT(w.check(takeover), Verdict::duplicate);
+  Package readd = must(make_membership_package(
+      {Uuid{}, "", "node-2", kT0 + 100},
+      MembershipRecord{MembershipAction::add_node, "node-1", mallory.public_key()},
+      {nullptr, nullptr, &w.node2}));
+  EXPECT_VERDICT(w.check(readd), Verdict::duplicate);
+  Package suspend_stranger = must(make_membership_package(
+      {Uuid{}, "", "node-2", kT0 + 100},
+      MembershipRecord{MembershipAction::suspend_node, "node-7", mallory.public_key()},
+      {nullptr, nullptr, &w.node2}));
+  EXPECT_VERDICT(w.check(suspend_stranger), Verdict::unknown_node);
+}
+
 TEST_F(Validate, RemovedNodeCanNoLongerSign) {
   w.accept(must(make_membership_package(
       {Uuid{}, "", "node-2", kT0 + 300},
