@@ -1,9 +1,8 @@
 #include "chain/types.h"
 
-#include <openssl/rand.h>
+#include "chain/crypto/hash.h"
 
 #include <chrono>
-#include <stdexcept>
 
 namespace mchain {
 
@@ -57,9 +56,7 @@ std::optional<Uuid> Uuid::parse(std::string_view text) {
 
 Uuid Uuid::random() {
   Uuid id;
-  if (RAND_bytes(id.bytes.data(), static_cast<int>(id.bytes.size())) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
+  crypto::random_bytes(id.bytes);
   id.bytes[6] = static_cast<std::uint8_t>((id.bytes[6] & 0x0f) | 0x40);  // version 4
   id.bytes[8] = static_cast<std::uint8_t>((id.bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
   return id;
