@@ -1,0 +1,61 @@
+// Shared pieces of mchain-bench: the subcommand table entry, argument parsing and reporting.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mchain::bench {
+
+// A bad command line: main prints the message and the subcommand's usage, then exits 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One subcommand. `run` gets the arguments after the subcommand's name and returns the exit
+// code (0 ok, 1 the benchmark itself failed); it throws UsageError for a bad command line.
+struct Subcommand {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view usage;  // the full usage text, from "usage: mchain-bench NAME" on
+  int (*run)(std::span<const std::string_view> args);
+};
+
+// Walks "--flag value", "--flag=value" and "--switch" arguments in order.
+class ArgCursor {
+ public:
+  explicit ArgCursor(std::span<const std::string_view> args) : args_(args) {}
+
+  // The next flag's name including "--", or nullopt at the end. A non-flag is a UsageError.
+  std::optional<std::string_view> next_flag();
+  // The current flag's value: the "=..." part or the next argument.
+  std::string_view value();
+  // The value as an integer in [min, max].
+  std::uint64_t uint_value(std::uint64_t min, std::uint64_t max);
+  // Rejects "--switch=value" for a flag that takes none.
+  void no_value();
+
+ private:
+  std::span<const std::string_view> args_;
+  std::size_t next_ = 0;
+  std::string_view flag_;
+  std::optional<std::string_view> inline_value_;
+};
+
+// Median of a non-empty sample (the mean of the middle two for an even count).
+double median(std::vector<double> sample);
+
+// Prints `report` as one JSON line, or as aligned "key  value" lines for people.
+void print_report(const nlohmann::ordered_json& report, bool json);
+
+// ---- subcommands (one file each)
+extern const Subcommand kValidateCommand;
+
+}  // namespace mchain::bench
