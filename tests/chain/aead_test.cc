@@ -1,4 +1,5 @@
 #include "chain/crypto/aead.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -10,26 +11,10 @@ using mchain::ByteView;
 using mchain::as_bytes;
 using mchain::to_hex;
 namespace crypto = mchain::crypto;
+using mchain::testing::hex;
+using mchain::testing::hex_array;
 
 namespace {
-
-Bytes hex(std::string_view text) {
-  auto bytes = mchain::from_hex(text);
-  if (!bytes) {
-    ADD_FAILURE() << "bad hex in test data: " << text;
-    return {};
-  }
-  return *bytes;
-}
-
-template <std::size_t N>
-std::array<std::uint8_t, N> hex_array(std::string_view text) {
-  Bytes bytes = hex(text);
-  std::array<std::uint8_t, N> out{};
-  EXPECT_EQ(bytes.size(), N);
-  std::copy_n(bytes.begin(), std::min(N, bytes.size()), out.begin());
-  return out;
-}
 
 // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", appendix B, Test Case 16:
 // AES-256, 96-bit IV, 60-byte plaintext, 20-byte additional data.

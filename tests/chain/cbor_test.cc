@@ -1,11 +1,12 @@
 #include "chain/encoding/cbor.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 
 namespace mchain::cbor {
 namespace {
 
-Bytes hex(std::string_view text) { return *from_hex(text); }
+using mchain::testing::hex;
 
 // RFC 8949 Appendix A examples for the types we use.
 TEST(CborWriter, MatchesRfc8949Examples) {

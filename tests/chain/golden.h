@@ -3,10 +3,7 @@
 // bump the format version and regenerate with MCHAIN_UPDATE_GOLDEN=1.
 #pragma once
 
-#include "chain/crypto/sign.h"
 #include "chain/types.h"
-
-#include <openssl/evp.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -16,22 +13,6 @@
 #include <string>
 
 namespace mchain::testing {
-
-// An Ed25519 key from a 32-byte seed, through its PKCS#8 form (RFC 8410), so that the
-// signatures in golden vectors are deterministic.
-inline crypto::PrivateKey ed25519_from_seed(std::string_view seed_hex) {
-  Bytes der = *from_hex("302e020100300506032b657004220420");
-  Bytes seed = *from_hex(seed_hex);
-  der.insert(der.end(), seed.begin(), seed.end());
-  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(),
-                          static_cast<int>(der.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  auto key = crypto::PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\n" + b64 +
-                                          "\n-----END PRIVATE KEY-----\n");
-  EXPECT_TRUE(key) << key.error().message;
-  return *std::move(key);
-}
 
 // Compares named hex values with a golden file, one "name hex" per line.
 class GoldenFile {

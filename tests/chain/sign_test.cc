@@ -1,4 +1,5 @@
 #include "chain/crypto/sign.h"
+#include "test_util.h"
 
 #include "chain/crypto/hash.h"
 #include "chain/crypto/openssl_util.h"
@@ -24,17 +25,11 @@ using mchain::crypto::SigAlg;
 using mchain::crypto::Signature;
 namespace crypto = mchain::crypto;
 namespace detail = mchain::crypto::detail;
+using mchain::testing::hex;
+using mchain::testing::must;
+using mchain::testing::base64;
 
 namespace {
-
-Bytes hex(std::string_view text) {
-  auto bytes = mchain::from_hex(text);
-  if (!bytes) {
-    ADD_FAILURE() << "bad hex in test data: " << text;
-    return {};
-  }
-  return *bytes;
-}
 
 Bytes concat(ByteView a, ByteView b) {
   Bytes out(a.begin(), a.end());
@@ -77,30 +72,6 @@ bool is_high(ByteView s) {
 }
 
 Signature ecdsa_sig(ByteView r, ByteView s) { return {SigAlg::ecdsa_p256_sha256, concat(r, s)}; }
-
-PublicKey must(mchain::Result<PublicKey> key) {
-  EXPECT_TRUE(key.has_value()) << key.error().message;
-  return std::move(*key);
-}
-
-PrivateKey must(mchain::Result<PrivateKey> key) {
-  EXPECT_TRUE(key.has_value()) << key.error().message;
-  return std::move(*key);
-}
-
-std::string base64(ByteView data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-// PKCS#8 (RFC 8410) for an Ed25519 seed: a fixed 16-byte header, then the 32-byte seed.
-std::string ed25519_pkcs8_pem(ByteView seed) {
-  Bytes der = concat(hex("302e020100300506032b657004220420"), seed);
-  return "-----BEGIN PRIVATE KEY-----\n" + base64(der) + "\n-----END PRIVATE KEY-----\n";
-}
 
 detail::PkeyPtr foreign_key(const char* type, const char* curve = nullptr) {
   EVP_PKEY* key = nullptr;
@@ -165,7 +136,7 @@ const Ed25519Vector kRfc8032Vectors[] = {
 TEST(Ed25519Kat, Rfc8032SecretKeyGivesPublicKeyAndExactSignature) {
   for (const auto& v : kRfc8032Vectors) {
     SCOPED_TRACE(v.name);
-    auto key = PrivateKey::from_pem(ed25519_pkcs8_pem(hex(v.secret_key)));
+    auto key = PrivateKey::from_pem(mchain::testing::ed25519_pkcs8_pem(hex(v.secret_key)));
     ASSERT_TRUE(key.has_value()) << key.error().message;
     EXPECT_EQ(key->alg(), SigAlg::ed25519);
     EXPECT_EQ(to_hex(key->public_key().raw()), v.public_key);

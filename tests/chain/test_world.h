@@ -5,23 +5,13 @@
 
 #include "chain/package/records.h"
 #include "chain/package/validate.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 
 namespace mchain::testing {
 
 inline constexpr TimeUs kT0 = 1'700'000'000'000'000;  // 2023-11-14, in microseconds
-
-inline crypto::PrivateKey make_key(crypto::SigAlg alg = crypto::SigAlg::ecdsa_p256_sha256) {
-  auto key = crypto::PrivateKey::generate(alg);
-  EXPECT_TRUE(key) << key.error().message;
-  return *std::move(key);
-}
-
-inline Package must(Result<Package> package) {
-  EXPECT_TRUE(package) << package.error().message;
-  return *std::move(package);
-}
 
 class World {
  public:
