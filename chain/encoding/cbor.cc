@@ -157,18 +157,23 @@ std::uint64_t Reader::uint(std::string_view field, std::uint64_t max) {
   return value;
 }
 
-ByteView Reader::bytes(std::string_view field, std::size_t max_size) {
+ByteView Reader::payload(std::string_view field, std::uint8_t major, std::size_t max_size) {
+  const char* noun = major == kText ? "text" : "byte string";
   const std::size_t start = pos_;
-  std::uint64_t size = head(field, kBytes);
+  std::uint64_t size = head(field, major);
   if (size > max_size) {
     pos_ = start;
-    error(field, "byte string of " + std::to_string(size) + " bytes exceeds the limit of " +
-                     std::to_string(max_size));
+    error(field, std::string(noun) + " of " + std::to_string(size) +
+                     " bytes exceeds the limit of " + std::to_string(max_size));
   }
-  if (size > in_.size() - pos_) error(field, "input ends inside the byte string");
+  if (size > in_.size() - pos_) error(field, std::string("input ends inside the ") + noun);
   ByteView out = in_.subspan(pos_, size);
   pos_ += size;
   return out;
+}
+
+ByteView Reader::bytes(std::string_view field, std::size_t max_size) {
+  return payload(field, kBytes, max_size);
 }
 
 ByteView Reader::bytes_exact(std::string_view field, std::size_t size) {
@@ -183,17 +188,11 @@ ByteView Reader::bytes_exact(std::string_view field, std::size_t size) {
 }
 
 std::string_view Reader::text(std::string_view field, std::size_t max_size) {
-  const std::size_t start = pos_;
-  std::uint64_t size = head(field, kText);
-  if (size > max_size) {
-    pos_ = start;
-    error(field, "text of " + std::to_string(size) + " bytes exceeds the limit of " +
-                     std::to_string(max_size));
+  ByteView raw = payload(field, kText, max_size);
+  if (!valid_utf8(raw)) {
+    pos_ -= raw.size();
+    error(field, "text is not valid UTF-8");
   }
-  if (size > in_.size() - pos_) error(field, "input ends inside the text");
-  ByteView raw = in_.subspan(pos_, size);
-  if (!valid_utf8(raw)) error(field, "text is not valid UTF-8");
-  pos_ += size;
   return {reinterpret_cast<const char*>(raw.data()), raw.size()};
 }
 

@@ -81,6 +81,8 @@ class Reader {
  private:
   // Reads a head of the expected major type; returns its argument.
   std::uint64_t head(std::string_view field, std::uint8_t expected_major);
+  // Reads a byte or text string's head and returns its payload.
+  ByteView payload(std::string_view field, std::uint8_t major, std::size_t max_size);
   [[noreturn]] void error(std::string_view field, std::string reason) const;
   void skip_item(std::string_view field, int depth);
 
