@@ -3,6 +3,8 @@
 #include "chain/crypto/hash.h"
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 
 namespace mchain {
 
@@ -79,6 +81,17 @@ TimeUs now_us() {
   using namespace std::chrono;
   return static_cast<TimeUs>(
       duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+std::string format_time(TimeUs t) {
+  const std::time_t seconds = static_cast<std::time_t>(t / 1'000'000);
+  std::tm utc{};
+  if (::gmtime_r(&seconds, &utc) == nullptr) return std::to_string(t) + "us";
+  char text[96];  // ample for any year an int holds
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<unsigned>(t % 1'000'000));
+  return text;
 }
 
 }  // namespace mchain

@@ -42,5 +42,7 @@ struct Uuid {
 // Microseconds since the Unix epoch, UTC: the unit of every timestamp on the chain.
 using TimeUs = std::uint64_t;
 TimeUs now_us();
+// ISO 8601 in UTC with microseconds, e.g. "2026-11-22T15:38:06.028474Z", for logs and errors.
+std::string format_time(TimeUs t);
 
 }  // namespace mchain

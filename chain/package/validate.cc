@@ -11,8 +11,6 @@ ValidationResult reject(Verdict verdict, std::string detail) {
   return {verdict, std::move(detail)};
 }
 
-std::string time_text(TimeUs t) { return "t=" + std::to_string(t) + "us"; }
-
 // Which signatures a package type carries. Membership packages are signed by the issuing
 // node, plus the user's own key when a user registers (proof of possession).
 struct SignatureRule {
@@ -100,7 +98,7 @@ ValidationResult check_policy_ref(const PolicyRef& claimed, const std::optional<
     if (claimed == PolicyRef{}) return {};
     return reject(Verdict::policy_hash_mismatch,
                   "names policy v" + std::to_string(claimed.version) +
-                      " but no policy was in force at " + time_text(t));
+                      " but no policy was in force at " + format_time(t));
   }
   if (claimed == in_force->ref) return {};
   if (claimed.version < in_force->ref.version) {
@@ -109,13 +107,13 @@ ValidationResult check_policy_ref(const PolicyRef& claimed, const std::optional<
       return reject(Verdict::stale_policy,
                     "sealed under policy v" + std::to_string(claimed.version) + " but v" +
                         std::to_string(in_force->ref.version) + " was in force at " +
-                        time_text(t));
+                        format_time(t));
     }
   }
   return reject(Verdict::policy_hash_mismatch,
                 "policy v" + std::to_string(claimed.version) + " hash " +
                     to_hex(claimed.hash).substr(0, 16) + "... is not the policy in force (v" +
-                    std::to_string(in_force->ref.version) + ") at " + time_text(t));
+                    std::to_string(in_force->ref.version) + ") at " + format_time(t));
 }
 
 }  // namespace
@@ -171,7 +169,7 @@ ValidationResult validate(const Package& package, const View& view,
     const TimeUs distance = t > now ? t - now : now - t;
     if (distance > options.max_skew) {
       return reject(Verdict::timestamp_skew,
-                    time_text(t) + " is " + std::to_string(distance / 1000) +
+                    format_time(t) + " is " + std::to_string(distance / 1000) +
                         " ms from the local clock; allowed skew is " +
                         std::to_string(options.max_skew / 1000) + " ms");
     }
@@ -184,7 +182,7 @@ ValidationResult validate(const Package& package, const View& view,
   // 3. Identities known at t, and the keys to check the signatures with.
   std::optional<crypto::PublicKey> node_key = view.node_key(h.node, t);
   if (!node_key) {
-    return reject(Verdict::unknown_node, "node '" + h.node + "' is not a member at " + time_text(t));
+    return reject(Verdict::unknown_node, "node '" + h.node + "' is not a member at " + format_time(t));
   }
   std::optional<crypto::PublicKey> user_key;
   if (body.membership) {
@@ -193,7 +191,7 @@ ValidationResult validate(const Package& package, const View& view,
     user_key = view.user_key(h.user, t);
     if (!user_key) {
       return reject(Verdict::unknown_user, "user '" + h.user + "' is not registered at " +
-                                               time_text(t));
+                                               format_time(t));
     }
   }
   if (body.membership) {
@@ -205,12 +203,12 @@ ValidationResult validate(const Package& package, const View& view,
                                : view.node_key(m.subject, t).has_value();
     if ((is_user || m.action == MembershipAction::add_node) && known) {
       return reject(Verdict::duplicate, std::string(is_user ? "user '" : "node '") + m.subject +
-                                            "' is already registered at " + time_text(t));
+                                            "' is already registered at " + format_time(t));
     }
     if (!is_user && m.action != MembershipAction::add_node && !known) {
       return reject(Verdict::unknown_node, std::string(to_string(m.action)) + " names node '" +
                                                m.subject + "', which is not a member at " +
-                                               time_text(t));
+                                               format_time(t));
     }
   }
   std::optional<VmAt> vm;
@@ -224,7 +222,7 @@ ValidationResult validate(const Package& package, const View& view,
       vm_key = body.binding->vm_key;  // first sight of the VM: its binding registers the key
     } else {
       return reject(Verdict::unknown_vm,
-                    "VM " + h.vm.to_string() + " is not defined at " + time_text(t));
+                    "VM " + h.vm.to_string() + " is not defined at " + format_time(t));
     }
   }
 
@@ -233,7 +231,7 @@ ValidationResult validate(const Package& package, const View& view,
     if (vm->owner != h.user) {
       return reject(Verdict::user_not_owner_at_t, "VM " + h.vm.to_string() + " belonged to '" +
                                                       vm->owner + "', not '" + h.user + "', at " +
-                                                      time_text(t));
+                                                      format_time(t));
     }
     // Data and stop/undefine bindings must come from the host; policy and key-link packages
     // too while the VM runs (a stopped VM's policy may be revised through any member node).
@@ -256,7 +254,7 @@ ValidationResult validate(const Package& package, const View& view,
     if (host_must_sign && vm->host != h.node) {
       return reject(Verdict::node_not_hosting_vm_at_t,
                     "node '" + h.node + "' did not host VM " + h.vm.to_string() + " at " +
-                        time_text(t) + (vm->host ? " (host: '" + *vm->host + "')" : " (not running)"));
+                        format_time(t) + (vm->host ? " (host: '" + *vm->host + "')" : " (not running)"));
     }
   }
 
@@ -269,7 +267,7 @@ ValidationResult validate(const Package& package, const View& view,
     if (vm && vm->policy && vm->policy->ref.version >= body.policy->version) {
       return reject(Verdict::stale_policy,
                     "policy v" + std::to_string(body.policy->version) + " is not newer than v" +
-                        std::to_string(vm->policy->ref.version) + " in force at " + time_text(t));
+                        std::to_string(vm->policy->ref.version) + " in force at " + format_time(t));
     }
   } else if (!body.membership) {
     ValidationResult policy = check_policy_ref(h.policy, vm, h.vm, view, t);
@@ -296,7 +294,7 @@ ValidationResult validate(const Package& package, const View& view,
       return reject(check.failure, std::string(to_string(check.role)) +
                                        " signature does not verify with the " +
                                        std::string(crypto::to_string(check.key->alg())) +
-                                       " key in force at " + time_text(t));
+                                       " key in force at " + format_time(t));
     }
   }
   return {};

@@ -39,5 +39,11 @@ TEST(Uuid, RandomIsVersion4) {
   EXPECT_EQ(Uuid::parse(a.to_string()), a);
 }
 
+TEST(Time, FormatsUtcWithMicroseconds) {
+  EXPECT_EQ(format_time(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_time(1'700'000'000'123'456), "2023-11-14T22:13:20.123456Z");
+  EXPECT_GT(now_us(), 1'700'000'000'000'000u);
+}
+
 }  // namespace
 }  // namespace mchain
