@@ -26,6 +26,10 @@ std::string to_hex(ByteView bytes);
 // Lower- or upper-case hex, even length; nullopt on anything else.
 std::optional<Bytes> from_hex(std::string_view hex);
 
+// User and node ids: 1–64 characters of [A-Za-z0-9._:@-].
+inline constexpr std::size_t kMaxIdLength = 64;
+bool valid_id(std::string_view id);
+
 // A VM's libvirt UUID (RFC 4122 layout, 16 bytes). The nil UUID marks "no VM".
 struct Uuid {
   std::array<std::uint8_t, 16> bytes{};

@@ -2,13 +2,13 @@
 
 #include "chain/crypto/hash.h"
 #include "chain/encoding/cbor.h"
+#include "chain/encoding/fields.h"
 
 namespace mchain {
 
 namespace {
 
 constexpr std::uint64_t kMaxPackageType = static_cast<std::uint64_t>(PackageType::membership);
-constexpr std::size_t kMaxSignatureBytes = 64;
 constexpr std::string_view kRoleFields[] = {"package.signatures.vm", "package.signatures.user",
                                             "package.signatures.node"};
 
@@ -30,46 +30,19 @@ void write_unsigned(cbor::Writer& w, const UnsignedPackage& p) {
   w.bytes(p.body);
 }
 
-std::string read_id(cbor::Reader& r, std::string_view field, bool allow_empty) {
-  std::string id(r.text(field, kMaxIdLength));
-  if (!(allow_empty && id.empty()) && !valid_id(id)) {
-    throw cbor::DecodeError(std::string(field), "must be 1-64 characters of [A-Za-z0-9._:@-]",
-                            r.offset());
-  }
-  return id;
-}
-
 PackageHeader read_header(cbor::Reader& r) {
   r.array_exact("package.header", 8);
-  const std::size_t version_at = r.offset();
-  if (std::uint64_t v = r.uint("package.header.version"); v != kPackageFormatVersion) {
-    throw cbor::DecodeError("package.header.version",
-                            "unknown package format version " + std::to_string(v), version_at);
-  }
+  cbor::expect_version(r, "package.header.version", kPackageFormatVersion, "package format");
   PackageHeader h;
   h.type = static_cast<PackageType>(r.uint("package.header.type", kMaxPackageType));
   h.vm.bytes = r.fixed_bytes<16>("package.header.vm");
   // Only membership packages may leave the user empty; validation checks the type rules.
-  h.user = read_id(r, "package.header.user", /*allow_empty=*/true);
-  h.node = read_id(r, "package.header.node", /*allow_empty=*/false);
+  h.user = cbor::read_id(r, "package.header.user", /*allow_empty=*/true);
+  h.node = cbor::read_id(r, "package.header.node");
   h.policy.version = r.uint("package.header.policy_version");
   h.policy.hash = r.fixed_bytes<32>("package.header.policy_hash");
   h.timestamp = r.uint("package.header.timestamp");
   return h;
-}
-
-std::optional<crypto::Signature> read_signature(cbor::Reader& r, std::string_view field) {
-  const std::size_t at = r.offset();
-  std::size_t count = r.array(field, 2);
-  if (count == 0) return std::nullopt;
-  if (count != 2) {
-    throw cbor::DecodeError(std::string(field), "a signature is [] or [alg, bytes]", at);
-  }
-  const std::size_t alg_at = r.offset();
-  auto alg = crypto::sig_alg_from_code(r.uint(field));
-  if (!alg) throw cbor::DecodeError(std::string(field), "unknown signature algorithm", alg_at);
-  ByteView bytes = r.bytes(field, kMaxSignatureBytes);
-  return crypto::Signature{*alg, Bytes(bytes.begin(), bytes.end())};
 }
 
 }  // namespace
@@ -92,16 +65,6 @@ std::string_view to_string(Role role) {
     case Role::node: return "node";
   }
   return "unknown";
-}
-
-bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdLength) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 Bytes PackageHeader::encode() const {
@@ -144,7 +107,7 @@ Result<Package> Package::decode(ByteView encoded, const PackageLimits& limits) {
     p.id_ = crypto::sha256(encoded.subspan(unsigned_start, r.offset() - unsigned_start));
     r.array_exact("package.signatures", 3);
     for (std::size_t role = 0; role < 3; ++role) {
-      p.signatures_[role] = read_signature(r, kRoleFields[role]);
+      p.signatures_[role] = cbor::read_optional_signature(r, kRoleFields[role]);
     }
     return p;
   });
@@ -181,13 +144,7 @@ Bytes Package::encode() const {
   w.array(2);
   write_unsigned(w, content_);
   w.array(3);
-  for (const auto& signature : signatures_) {
-    if (!signature) {
-      w.array(0);
-    } else {
-      w.array(2).uint(static_cast<std::uint64_t>(signature->alg)).bytes(signature->bytes);
-    }
-  }
+  for (const auto& signature : signatures_) cbor::write_optional_signature(w, signature);
   return w.take();
 }
 

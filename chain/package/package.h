@@ -40,10 +40,6 @@ struct PackageLimits {
   std::size_t max_package_bytes = (1 << 20) + 4096;
 };
 
-// User and node ids: 1–64 characters of [A-Za-z0-9._:@-].
-inline constexpr std::size_t kMaxIdLength = 64;
-bool valid_id(std::string_view id);
-
 // The policy a package claims to be sealed under: its version and H_uv(tc).
 struct PolicyRef {
   std::uint64_t version = 0;

@@ -2,6 +2,7 @@
 
 #include "chain/crypto/hash.h"
 #include "chain/encoding/cbor.h"
+#include "chain/encoding/fields.h"
 
 namespace mchain {
 
@@ -9,40 +10,9 @@ namespace {
 
 constexpr std::uint64_t kRecordVersion = 1;
 
-void expect_version(cbor::Reader& r, std::string_view field) {
-  const std::size_t at = r.offset();
-  if (std::uint64_t v = r.uint(field); v != kRecordVersion) {
-    throw cbor::DecodeError(std::string(field), "unknown record version " + std::to_string(v), at);
-  }
-}
-
-std::string read_id(cbor::Reader& r, std::string_view field) {
-  const std::size_t at = r.offset();
-  std::string id(r.text(field, kMaxIdLength));
-  if (!valid_id(id)) {
-    throw cbor::DecodeError(std::string(field), "must be 1-64 characters of [A-Za-z0-9._:@-]", at);
-  }
-  return id;
-}
-
 template <class Enum>
 Enum read_enum(cbor::Reader& r, std::string_view field, Enum last) {
   return static_cast<Enum>(r.uint(field, static_cast<std::uint64_t>(last)));
-}
-
-void write_key(cbor::Writer& w, const crypto::PublicKey& key) {
-  w.array(2).uint(static_cast<std::uint64_t>(key.alg())).bytes(key.raw());
-}
-
-crypto::PublicKey read_key(cbor::Reader& r, std::string_view field) {
-  const std::size_t at = r.offset();
-  r.array_exact(field, 2);
-  auto alg = crypto::sig_alg_from_code(r.uint(field));
-  if (!alg) throw cbor::DecodeError(std::string(field), "unknown key algorithm", at);
-  ByteView raw = r.bytes(field, 64);
-  auto key = crypto::PublicKey::from_raw(*alg, raw);
-  if (!key) throw cbor::DecodeError(std::string(field), key.error().message, at);
-  return *std::move(key);
 }
 
 Bytes key_link_aad(const Uuid& vm, std::uint64_t from, std::uint64_t to) {
@@ -76,7 +46,7 @@ Bytes DataRecord::encode() const {
 Result<DataRecord> DataRecord::decode(ByteView encoded, std::size_t max_bytes) {
   return cbor::decode(encoded, "data", [&](cbor::Reader& r) {
     r.array_exact("data", 3);
-    expect_version(r, "data.version");
+    cbor::expect_version(r, "data.version", kRecordVersion, "record");
     DataRecord d;
     d.nonce = r.fixed_bytes<crypto::kAeadNonceSize>("data.nonce");
     const std::size_t at = r.offset();
@@ -114,7 +84,7 @@ Hash256 PolicyRecord::hash() const { return crypto::sha256(encode()); }
 Result<PolicyRecord> PolicyRecord::decode(ByteView encoded) {
   return cbor::decode(encoded, "policy", [&](cbor::Reader& r) {
     r.array_exact("policy", 6);
-    expect_version(r, "policy.version");
+    cbor::expect_version(r, "policy.version", kRecordVersion, "record");
     PolicyRecord p;
     p.vm.bytes = r.fixed_bytes<16>("policy.vm");
     p.version = r.uint("policy.policy_version");
@@ -148,21 +118,21 @@ Bytes BindingRecord::encode() const {
   cbor::Writer w;
   w.array(6).uint(kRecordVersion).bytes(vm.bytes).text(user).text(node).uint(
       static_cast<std::uint64_t>(event));
-  write_key(w, vm_key);
+  cbor::write_public_key(w, vm_key);
   return w.take();
 }
 
 Result<BindingRecord> BindingRecord::decode(ByteView encoded) {
   return cbor::decode(encoded, "binding", [&](cbor::Reader& r) {
     r.array_exact("binding", 6);
-    expect_version(r, "binding.version");
+    cbor::expect_version(r, "binding.version", kRecordVersion, "record");
     Uuid vm;
     vm.bytes = r.fixed_bytes<16>("binding.vm");
-    std::string user = read_id(r, "binding.user");
-    std::string node = read_id(r, "binding.node");
+    std::string user = cbor::read_id(r, "binding.user");
+    std::string node = cbor::read_id(r, "binding.node");
     auto event = read_enum(r, "binding.event", BindingEvent::undefined);
     return BindingRecord{vm, std::move(user), std::move(node), event,
-                         read_key(r, "binding.vm_key")};
+                         cbor::read_public_key(r, "binding.vm_key")};
   });
 }
 
@@ -178,7 +148,7 @@ Bytes KeyLinkRecord::encode() const {
 Result<KeyLinkRecord> KeyLinkRecord::decode(ByteView encoded) {
   return cbor::decode(encoded, "key_link", [&](cbor::Reader& r) {
     r.array_exact("key_link", 6);
-    expect_version(r, "key_link.version");
+    cbor::expect_version(r, "key_link.version", kRecordVersion, "record");
     KeyLinkRecord k;
     k.vm.bytes = r.fixed_bytes<16>("key_link.vm");
     k.from_version = r.uint("key_link.from_version");
@@ -220,17 +190,17 @@ std::string_view to_string(MembershipAction action) {
 Bytes MembershipRecord::encode() const {
   cbor::Writer w;
   w.array(4).uint(kRecordVersion).uint(static_cast<std::uint64_t>(action)).text(subject);
-  write_key(w, key);
+  cbor::write_public_key(w, key);
   return w.take();
 }
 
 Result<MembershipRecord> MembershipRecord::decode(ByteView encoded) {
   return cbor::decode(encoded, "membership", [&](cbor::Reader& r) {
     r.array_exact("membership", 4);
-    expect_version(r, "membership.version");
+    cbor::expect_version(r, "membership.version", kRecordVersion, "record");
     auto action = read_enum(r, "membership.action", MembershipAction::register_user);
-    std::string subject = read_id(r, "membership.subject");
-    return MembershipRecord{action, std::move(subject), read_key(r, "membership.key")};
+    std::string subject = cbor::read_id(r, "membership.subject");
+    return MembershipRecord{action, std::move(subject), cbor::read_public_key(r, "membership.key")};
   });
 }
 
