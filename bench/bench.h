@@ -57,5 +57,6 @@ void print_report(const nlohmann::ordered_json& report, bool json);
 
 // ---- subcommands (one file each)
 extern const Subcommand kValidateCommand;
+extern const Subcommand kPowCommand;
 
 }  // namespace mchain::bench

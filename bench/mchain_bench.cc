@@ -17,6 +17,7 @@ namespace {
 // Adding a subcommand: define its Subcommand in its own file and list it here.
 constexpr const Subcommand* kSubcommands[] = {
     &kValidateCommand,
+    &kPowCommand,
 };
 
 constexpr int kExitUsage = 2;
