@@ -1,6 +1,9 @@
-// libFuzzer target for the canonical decoders. Every input goes to Package::decode and to
-// each record decoder; whatever decodes must re-encode to the input byte for byte, since
-// ids and signatures are computed over encodings that must have exactly one form.
+// libFuzzer target for the canonical decoders. Every input goes to Package::decode, to each
+// record decoder and to the block and proof decoders; whatever decodes must re-encode to the
+// input byte for byte, since ids and signatures are computed over encodings that must have
+// exactly one form.
+#include "chain/block/block.h"
+#include "chain/block/merkle.h"
 #include "chain/package/package.h"
 #include "chain/package/records.h"
 #include "chain/package/validate.h"
@@ -67,5 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_round_trip("BindingRecord", input, BindingRecord::decode(input));
   check_round_trip("KeyLinkRecord", input, KeyLinkRecord::decode(input));
   check_round_trip("MembershipRecord", input, MembershipRecord::decode(input));
+  check_round_trip("SemiFinishedBlock", input, SemiFinishedBlock::decode(input));
+  check_round_trip("Block", input, Block::decode(input));
+  check_round_trip("MerkleProof", input, MerkleProof::decode(input));
   return 0;
 }
