@@ -1,4 +1,4 @@
-#include "chain/package/records.h"
+#include "chain/package/effects.h"
 #include "chain/package/view.h"
 
 #include <algorithm>
@@ -39,63 +39,33 @@ void MemoryView::add_node(std::string node, crypto::PublicKey key, TimeUs since)
 }
 
 Status MemoryView::apply(const Package& package) {
-  const PackageHeader& h = package.header();
-  switch (h.type) {
-    case PackageType::data:
-    case PackageType::key_link:
-      break;
-    case PackageType::policy: {
-      auto policy = PolicyRecord::decode(package.body());
-      if (!policy) return std::unexpected(policy.error());
-      record(vms_[h.vm].policy, h.timestamp, policy->ref());
-      break;
+  auto effects = package_effects(package);
+  if (!effects) return std::unexpected(effects.error());
+  for (HistoryEntry& e : *effects) {
+    using Kind = HistoryEntry::Kind;
+    if (e.kind == Kind::node_key || e.kind == Kind::user_key) {
+      record((e.kind == Kind::node_key ? nodes_ : users_)[e.subject], e.since, std::move(e.key));
+      continue;
     }
-    case PackageType::binding: {
-      auto binding = BindingRecord::decode(package.body());
-      if (!binding) return std::unexpected(binding.error());
-      VmHistory& vm = vms_[h.vm];
-      const auto* key = in_force(vm.key, h.timestamp);
-      if (key == nullptr || !key->second) {
-        record(vm.key, h.timestamp, std::optional(binding->vm_key));
-        record(vm.owner, h.timestamp, binding->user);
-      }
-      switch (binding->event) {
-        case BindingEvent::defined:
-          break;
-        case BindingEvent::started:
-        case BindingEvent::migrated:
-          record(vm.host, h.timestamp, std::optional(binding->node));
-          break;
-        case BindingEvent::stopped:
-          record(vm.host, h.timestamp, std::optional<std::string>());
-          break;
-        case BindingEvent::undefined:
-          record(vm.host, h.timestamp, std::optional<std::string>());
-          record(vm.key, h.timestamp, std::optional<crypto::PublicKey>());
-          break;
-      }
-      break;
-    }
-    case PackageType::membership: {
-      auto member = MembershipRecord::decode(package.body());
-      if (!member) return std::unexpected(member.error());
-      switch (member->action) {
-        case MembershipAction::add_node:
-        case MembershipAction::rejoin_node:
-          record(nodes_[member->subject], h.timestamp, std::optional(member->key));
-          break;
-        case MembershipAction::remove_node:
-          record(nodes_[member->subject], h.timestamp, std::optional<crypto::PublicKey>());
-          break;
-        case MembershipAction::suspend_node:
-          // Suspension takes a node out of the consensus pool; its key stays valid for
-          // packages it produced, so the view does not change here.
-          break;
-        case MembershipAction::register_user:
-          record(users_[member->subject], h.timestamp, std::optional(member->key));
-          break;
-      }
-      break;
+    Uuid id;
+    std::copy(e.subject.begin(), e.subject.end(), id.bytes.begin());
+    VmHistory& vm = vms_[id];
+    switch (e.kind) {
+      case Kind::vm_key:
+        record(vm.key, e.since, std::move(e.key));
+        break;
+      case Kind::vm_owner:
+        record(vm.owner, e.since, std::move(e.text));
+        break;
+      case Kind::vm_host:
+        record(vm.host, e.since,
+               e.text.empty() ? std::optional<std::string>() : std::optional(std::move(e.text)));
+        break;
+      case Kind::vm_policy:
+        record(vm.policy, e.since, e.policy);
+        break;
+      default:
+        break;
     }
   }
   packages_.insert(package.id());

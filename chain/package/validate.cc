@@ -217,6 +217,10 @@ ValidationResult validate(const Package& package, const View& view,
     vm = view.vm_at(h.vm, t);
     if (vm) {
       vm_key = vm->key;
+      if (body.binding && !(body.binding->vm_key == vm->key)) {
+        return reject(Verdict::malformed, "binding.vm_key differs from the key VM " +
+                                              h.vm.to_string() + " is registered with");
+      }
     } else if (body.binding && (body.binding->event == BindingEvent::defined ||
                                 body.binding->event == BindingEvent::started)) {
       vm_key = body.binding->vm_key;  // first sight of the VM: its binding registers the key

@@ -228,6 +228,16 @@ TEST_F(Validate, NewVmIsDefinedByItsBinding) {
   EXPECT_VERDICT(w.check(stop), Verdict::unknown_vm);
 }
 
+TEST_F(Validate, BindingCannotSwapAKnownVmsKey) {
+  auto other = testing::make_key();
+  Package swap = must(make_binding_package({w.vm, "alice", "node-1", kT0 + 100}, w.policy1.ref(),
+                                           BindingEvent::migrated, other.public_key(),
+                                           w.signers("node-1")));
+  ValidationResult r = w.check(swap);
+  EXPECT_VERDICT(r, Verdict::malformed);
+  EXPECT_NE(r.detail.find("binding.vm_key differs"), std::string::npos) << r.detail;
+}
+
 TEST_F(Validate, KeyLinkWalksBackToTheOlderKey) {
   PolicyRecord v2 = w.policy1;
   v2.version = 2;
