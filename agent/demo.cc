@@ -1,14 +1,13 @@
 #include "agent/demo.h"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
 #include "chain/crypto/keyfile.h"
 #include "chain/package/records.h"
 #include "chain/package/validate.h"
 #include "measure/file_measure.h"
-
-#include <nlohmann/json.hpp>
-
-#include <fstream>
-#include <ostream>
 
 namespace mchain::agent {
 
@@ -18,7 +17,8 @@ using nlohmann::json;
 
 Status write_file(const std::filesystem::path& path, ByteView bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   if (!out) return fail("cannot write " + path.string());
   return {};

@@ -1,6 +1,5 @@
 #include "chain/node/buffers.h"
 
-
 #include <algorithm>
 
 namespace mchain {
@@ -19,13 +18,12 @@ CandidateBuffers::Added CandidateBuffers::add(Package package, TimeUs now) {
   const std::size_t bytes = package.encode().size();
   const Hash256 id = package.id();
   if (block_type_for(package.header().type) == BlockType::data) {
-    auto later = std::upper_bound(data_.begin(), data_.end(), package,
-                                  [](const Package& p, const Waiting& w) {
-                                    const auto& a = p.header();
-                                    const auto& b = w.package.header();
-                                    return a.timestamp != b.timestamp ? a.timestamp < b.timestamp
-                                                                      : p.id() < w.package.id();
-                                  });
+    auto later = std::upper_bound(
+        data_.begin(), data_.end(), package, [](const Package& p, const Waiting& w) {
+          const auto& a = p.header();
+          const auto& b = w.package.header();
+          return a.timestamp != b.timestamp ? a.timestamp < b.timestamp : p.id() < w.package.id();
+        });
     data_.insert(later, Waiting{std::move(package), now, bytes});
     data_bytes_ += bytes;
     ids_.insert(id);
@@ -55,10 +53,9 @@ bool CandidateBuffers::data_due(TimeUs now) const {
   if (data_.size() >= options_.max_data_packages || data_bytes_ >= options_.max_data_bytes) {
     return true;
   }
-  auto oldest = std::min_element(data_.begin(), data_.end(), [](const Waiting& a,
-                                                                const Waiting& b) {
-    return a.arrived < b.arrived;
-  });
+  auto oldest =
+      std::min_element(data_.begin(), data_.end(),
+                       [](const Waiting& a, const Waiting& b) { return a.arrived < b.arrived; });
   return now >= oldest->arrived + options_.data_window;
 }
 

@@ -10,13 +10,13 @@
 // are removed.
 #pragma once
 
-#include "chain/block/block.h"
-
 #include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <vector>
+
+#include "chain/block/block.h"
 
 namespace mchain {
 

@@ -104,10 +104,10 @@ ValidationResult check_policy_ref(const PolicyRef& claimed, const std::optional<
   if (claimed.version < in_force->ref.version) {
     auto older = view.policy_version(vm_id, claimed.version);
     if (older && older->ref == claimed) {
-      return reject(Verdict::stale_policy,
-                    "sealed under policy v" + std::to_string(claimed.version) + " but v" +
-                        std::to_string(in_force->ref.version) + " was in force at " +
-                        format_time(t));
+      return reject(Verdict::stale_policy, "sealed under policy v" +
+                                               std::to_string(claimed.version) + " but v" +
+                                               std::to_string(in_force->ref.version) +
+                                               " was in force at " + format_time(t));
     }
   }
   return reject(Verdict::policy_hash_mismatch,
@@ -168,10 +168,10 @@ ValidationResult validate(const Package& package, const View& view,
     const TimeUs now = options.now != 0 ? options.now : now_us();
     const TimeUs distance = t > now ? t - now : now - t;
     if (distance > options.max_skew) {
-      return reject(Verdict::timestamp_skew,
-                    format_time(t) + " is " + std::to_string(distance / 1000) +
-                        " ms from the local clock; allowed skew is " +
-                        std::to_string(options.max_skew / 1000) + " ms");
+      return reject(Verdict::timestamp_skew, format_time(t) + " is " +
+                                                 std::to_string(distance / 1000) +
+                                                 " ms from the local clock; allowed skew is " +
+                                                 std::to_string(options.max_skew / 1000) + " ms");
     }
   }
   if (view.has_package(package.id())) {
@@ -182,7 +182,8 @@ ValidationResult validate(const Package& package, const View& view,
   // 3. Identities known at t, and the keys to check the signatures with.
   std::optional<crypto::PublicKey> node_key = view.node_key(h.node, t);
   if (!node_key) {
-    return reject(Verdict::unknown_node, "node '" + h.node + "' is not a member at " + format_time(t));
+    return reject(Verdict::unknown_node,
+                  "node '" + h.node + "' is not a member at " + format_time(t));
   }
   std::optional<crypto::PublicKey> user_key;
   if (body.membership) {
@@ -190,8 +191,8 @@ ValidationResult validate(const Package& package, const View& view,
   } else {
     user_key = view.user_key(h.user, t);
     if (!user_key) {
-      return reject(Verdict::unknown_user, "user '" + h.user + "' is not registered at " +
-                                               format_time(t));
+      return reject(Verdict::unknown_user,
+                    "user '" + h.user + "' is not registered at " + format_time(t));
     }
   }
   if (body.membership) {
@@ -199,8 +200,8 @@ ValidationResult validate(const Package& package, const View& view,
     // node by registering it again under a key of its own.
     const MembershipRecord& m = *body.membership;
     const bool is_user = m.action == MembershipAction::register_user;
-    const bool known = is_user ? view.user_key(m.subject, t).has_value()
-                               : view.node_key(m.subject, t).has_value();
+    const bool known =
+        is_user ? view.user_key(m.subject, t).has_value() : view.node_key(m.subject, t).has_value();
     if ((is_user || m.action == MembershipAction::add_node) && known) {
       return reject(Verdict::duplicate, std::string(is_user ? "user '" : "node '") + m.subject +
                                             "' is already registered at " + format_time(t));
@@ -241,24 +242,20 @@ ValidationResult validate(const Package& package, const View& view,
     // too while the VM runs (a stopped VM's policy may be revised through any member node).
     bool host_must_sign = false;
     switch (h.type) {
-      case PackageType::data:
-        host_must_sign = true;
-        break;
+      case PackageType::data: host_must_sign = true; break;
       case PackageType::policy:
-      case PackageType::key_link:
-        host_must_sign = vm->host.has_value();
-        break;
+      case PackageType::key_link: host_must_sign = vm->host.has_value(); break;
       case PackageType::binding:
         host_must_sign = body.binding->event == BindingEvent::stopped ||
                          (body.binding->event == BindingEvent::undefined && vm->host);
         break;
-      case PackageType::membership:
-        break;
+      case PackageType::membership: break;
     }
     if (host_must_sign && vm->host != h.node) {
       return reject(Verdict::node_not_hosting_vm_at_t,
                     "node '" + h.node + "' did not host VM " + h.vm.to_string() + " at " +
-                        format_time(t) + (vm->host ? " (host: '" + *vm->host + "')" : " (not running)"));
+                        format_time(t) +
+                        (vm->host ? " (host: '" + *vm->host + "')" : " (not running)"));
     }
   }
 
@@ -277,9 +274,9 @@ ValidationResult validate(const Package& package, const View& view,
     ValidationResult policy = check_policy_ref(h.policy, vm, h.vm, view, t);
     if (!policy.ok()) return policy;
     if (body.key_link && !view.policy_version(h.vm, body.key_link->from_version)) {
-      return reject(Verdict::policy_hash_mismatch,
-                    "key link from policy v" + std::to_string(body.key_link->from_version) +
-                        ", which the VM never had");
+      return reject(Verdict::policy_hash_mismatch, "key link from policy v" +
+                                                       std::to_string(body.key_link->from_version) +
+                                                       ", which the VM never had");
     }
   }
 

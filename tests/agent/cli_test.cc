@@ -1,6 +1,4 @@
 // mchaind and mchainctl as a user runs them: real processes, real files.
-#include "chain/package/package.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +10,8 @@
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "chain/package/package.h"
 
 namespace {
 
@@ -28,7 +28,8 @@ Outcome run(const std::string& command) {
   EXPECT_NE(pipe, nullptr);
   std::string out;
   std::array<char, 4096> buffer;
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    out.append(buffer.data(), n);
   int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
@@ -90,7 +91,7 @@ TEST_F(Cli, DemoFlipsAnyChosenByte) {
   // Every offset of the structure, the header, the body and the signatures: always rejected.
   for (int offset : {0, 5, 40, 150, 300, 420}) {
     Outcome demo = run(kCtl + " demo --json --flip " + std::to_string(offset) + " --dir " +
-                   (dir_ / std::to_string(offset)).string());
+                       (dir_ / std::to_string(offset)).string());
     ASSERT_EQ(demo.status, 0) << "offset " << offset << ": " << demo.out;
   }
   Outcome beyond = run(kCtl + " demo --flip 100000 --dir " + (dir_ / "beyond").string());

@@ -1,8 +1,8 @@
 #include "chain/node/buffers.h"
 
-#include "test_world.h"
-
 #include <gtest/gtest.h>
+
+#include "test_world.h"
 
 namespace mchain {
 namespace {

@@ -3,11 +3,11 @@
 // fixture itself exercises the real rules.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include "chain/package/records.h"
 #include "chain/package/validate.h"
 #include "test_util.h"
-
-#include <gtest/gtest.h>
 
 namespace mchain::testing {
 
@@ -36,10 +36,11 @@ class World {
         {Uuid{}, "bob", "node-1", kT0 + 2},
         MembershipRecord{MembershipAction::register_user, "bob", bob.public_key()},
         {nullptr, &bob, &node1})));
-    accept(must(make_binding_package({vm, "alice", "node-1", kT0 + 10}, PolicyRef{},
-                                     BindingEvent::started, vm_key.public_key(),
-                                     signers("node-1"))));
-    accept(must(make_policy_package({vm, "alice", "node-1", kT0 + 20}, policy1, signers("node-1"))));
+    accept(
+        must(make_binding_package({vm, "alice", "node-1", kT0 + 10}, PolicyRef{},
+                                  BindingEvent::started, vm_key.public_key(), signers("node-1"))));
+    accept(
+        must(make_policy_package({vm, "alice", "node-1", kT0 + 20}, policy1, signers("node-1"))));
   }
 
   PackageSigners signers(std::string_view node) const {

@@ -1,9 +1,9 @@
 #include "chain/package/validate.h"
 
+#include <gtest/gtest.h>
+
 #include "chain/crypto/hash.h"
 #include "test_world.h"
-
-#include <gtest/gtest.h>
 
 namespace mchain {
 namespace {
@@ -12,13 +12,13 @@ using testing::kT0;
 using testing::must;
 using testing::World;
 
-#define EXPECT_VERDICT(result, expected)                                             \
-  do {                                                                               \
-    ValidationResult r_ = (result);                                                  \
+#define EXPECT_VERDICT(result, expected)                                              \
+  do {                                                                                \
+    ValidationResult r_ = (result);                                                   \
     EXPECT_EQ(to_string(r_.verdict), to_string(expected)) << "detail: " << r_.detail; \
-    if (expected != Verdict::ok) {                                                   \
-      EXPECT_FALSE(r_.detail.empty());                                               \
-    }                                                                                \
+    if (expected != Verdict::ok) {                                                    \
+      EXPECT_FALSE(r_.detail.empty());                                                \
+    }                                                                                 \
   } while (0)
 
 class Validate : public ::testing::Test {
@@ -56,9 +56,9 @@ TEST_F(Validate, MalformedBodyOfWrongType) {
 }
 
 TEST_F(Validate, UnknownVm) {
-  Package p = must(make_data_package({Uuid::random(), "alice", "node-1", kT0 + 100},
-                                     w.policy1.ref(), w.data_key, as_bytes("x"),
-                                     w.signers("node-1")));
+  Package p =
+      must(make_data_package({Uuid::random(), "alice", "node-1", kT0 + 100}, w.policy1.ref(),
+                             w.data_key, as_bytes("x"), w.signers("node-1")));
   EXPECT_VERDICT(w.check(p), Verdict::unknown_vm);
 }
 
@@ -96,7 +96,8 @@ TEST_F(Validate, StalePolicy) {
   PolicyRecord v2 = w.policy1;
   v2.version = 2;
   v2.attributes.push_back("audit:2026");
-  w.accept(must(make_policy_package({w.vm, "alice", "node-1", kT0 + 200}, v2, w.signers("node-1"))));
+  w.accept(
+      must(make_policy_package({w.vm, "alice", "node-1", kT0 + 200}, v2, w.signers("node-1"))));
   EXPECT_VERDICT(w.check(w.data(kT0 + 150)), Verdict::ok);  // v1 was in force then
   EXPECT_VERDICT(w.check(w.data(kT0 + 300)), Verdict::stale_policy);
   EXPECT_VERDICT(w.check(w.data(kT0 + 300, "node-1", v2.ref())), Verdict::ok);
@@ -106,8 +107,8 @@ TEST_F(Validate, StalePolicyPackage) {
   // A "new" policy that is not newer than the one in force.
   PolicyRecord again = w.policy1;
   again.attributes = {"tenant:alice"};
-  Package p = must(make_policy_package({w.vm, "alice", "node-1", kT0 + 100}, again,
-                                       w.signers("node-1")));
+  Package p =
+      must(make_policy_package({w.vm, "alice", "node-1", kT0 + 100}, again, w.signers("node-1")));
   EXPECT_VERDICT(w.check(p), Verdict::stale_policy);
 }
 
@@ -169,9 +170,9 @@ TEST_F(Validate, StoppedVmIsHostedNowhere) {
                                      w.signers("node-1"))));
   EXPECT_VERDICT(w.check(w.data(kT0 + 600, "node-1")), Verdict::node_not_hosting_vm_at_t);
   // Only the host may report the stop.
-  Package stop = must(make_binding_package({w.vm, "alice", "node-2", kT0 + 450}, w.policy1.ref(),
-                                           BindingEvent::stopped, w.vm_key.public_key(),
-                                           w.signers("node-2")));
+  Package stop =
+      must(make_binding_package({w.vm, "alice", "node-2", kT0 + 450}, w.policy1.ref(),
+                                BindingEvent::stopped, w.vm_key.public_key(), w.signers("node-2")));
   EXPECT_VERDICT(w.check(stop), Verdict::node_not_hosting_vm_at_t);
 }
 
@@ -207,9 +208,9 @@ TEST_F(Validate, TimestampSkew) {
 TEST_F(Validate, NewVmIsDefinedByItsBinding) {
   auto key = testing::make_key(crypto::SigAlg::ed25519);
   Uuid vm = Uuid::random();
-  Package defined = must(make_binding_package({vm, "bob", "node-2", kT0 + 100}, PolicyRef{},
-                                              BindingEvent::defined, key.public_key(),
-                                              {&key, &w.bob, &w.node2}));
+  Package defined =
+      must(make_binding_package({vm, "bob", "node-2", kT0 + 100}, PolicyRef{},
+                                BindingEvent::defined, key.public_key(), {&key, &w.bob, &w.node2}));
   w.accept(defined);
   auto at = w.view.vm_at(vm, kT0 + 101);
   ASSERT_TRUE(at);
@@ -222,17 +223,17 @@ TEST_F(Validate, NewVmIsDefinedByItsBinding) {
                                              {&impostor, &w.bob, &w.node2}));
   EXPECT_VERDICT(w.check(forged), Verdict::bad_vm_signature);
   // A stop for a VM nobody defined names an unknown VM.
-  Package stop = must(make_binding_package({Uuid::random(), "bob", "node-2", kT0 + 100},
-                                           PolicyRef{}, BindingEvent::stopped, key.public_key(),
-                                           {&key, &w.bob, &w.node2}));
+  Package stop =
+      must(make_binding_package({Uuid::random(), "bob", "node-2", kT0 + 100}, PolicyRef{},
+                                BindingEvent::stopped, key.public_key(), {&key, &w.bob, &w.node2}));
   EXPECT_VERDICT(w.check(stop), Verdict::unknown_vm);
 }
 
 TEST_F(Validate, BindingCannotSwapAKnownVmsKey) {
   auto other = testing::make_key();
-  Package swap = must(make_binding_package({w.vm, "alice", "node-1", kT0 + 100}, w.policy1.ref(),
-                                           BindingEvent::migrated, other.public_key(),
-                                           w.signers("node-1")));
+  Package swap =
+      must(make_binding_package({w.vm, "alice", "node-1", kT0 + 100}, w.policy1.ref(),
+                                BindingEvent::migrated, other.public_key(), w.signers("node-1")));
   ValidationResult r = w.check(swap);
   EXPECT_VERDICT(r, Verdict::malformed);
   EXPECT_NE(r.detail.find("binding.vm_key differs"), std::string::npos) << r.detail;
@@ -241,7 +242,8 @@ TEST_F(Validate, BindingCannotSwapAKnownVmsKey) {
 TEST_F(Validate, KeyLinkWalksBackToTheOlderKey) {
   PolicyRecord v2 = w.policy1;
   v2.version = 2;
-  w.accept(must(make_policy_package({w.vm, "alice", "node-1", kT0 + 200}, v2, w.signers("node-1"))));
+  w.accept(
+      must(make_policy_package({w.vm, "alice", "node-1", kT0 + 200}, v2, w.signers("node-1"))));
   crypto::AeadKey k2 = crypto::random_aead_key();
   Package link = must(make_key_link_package({w.vm, "alice", "node-1", kT0 + 201}, v2.ref(), 1,
                                             w.data_key, k2, w.signers("node-1")));
@@ -320,9 +322,9 @@ TEST_F(Validate, EveryByteFlipIsRejected) {
         MembershipRecord{MembershipAction::register_user, "alice", user_key.public_key()},
         {nullptr, &user_key, &node_key}))));
     PackageSigners signers{&vm_key, &user_key, &node_key};
-    ASSERT_TRUE(view.apply(must(make_binding_package({w.vm, "alice", "node-1", kT0 + 2},
-                                                     PolicyRef{}, BindingEvent::started,
-                                                     vm_key.public_key(), signers))));
+    ASSERT_TRUE(view.apply(
+        must(make_binding_package({w.vm, "alice", "node-1", kT0 + 2}, PolicyRef{},
+                                  BindingEvent::started, vm_key.public_key(), signers))));
     ASSERT_TRUE(view.apply(
         must(make_policy_package({w.vm, "alice", "node-1", kT0 + 3}, w.policy1, signers))));
     Bytes encoded = must(make_data_package({w.vm, "alice", "node-1", kT0 + 100}, w.policy1.ref(),

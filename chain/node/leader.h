@@ -1,0 +1,19 @@
+// Leader election for layer-1 rounds (SPEC §6): deterministic and unpredictable before the
+// previous block is confirmed, so that honest nodes agree on the leader without messages.
+#pragma once
+
+#include "chain/error.h"
+#include "chain/types.h"
+
+#include <span>
+#include <string>
+
+namespace mchain {
+
+// The leader of `round` among `valid_pool` (node ids, any order, no duplicates), seeded by
+// the hash of the last semi-finished block. Uniform over the pool: no modulo bias. Fails on
+// an empty pool or a repeated id.
+Result<std::string> elect_leader(const Hash256& last_semi_finished, std::uint64_t round,
+                                 std::span<const std::string> valid_pool);
+
+}  // namespace mchain
