@@ -15,6 +15,13 @@ endmacro()
 mchain_require_package(OpenSSL libssl-dev 3.0)
 mchain_require_package(Threads libc6-dev)
 mchain_require_package(nlohmann_json nlohmann-json3-dev 3.10)
+mchain_require_package(leveldb libleveldb-dev)
+# Debian's leveldb CMake config links "-lsnappy", but libleveldb-dev does not pull in the
+# development symlink.
+find_library(MCHAIN_SNAPPY_LIBRARY snappy)
+if(NOT MCHAIN_SNAPPY_LIBRARY)
+  message(FATAL_ERROR "snappy not found: apt-get install libsnappy-dev")
+endif()
 
 if(MCHAIN_BUILD_TESTS)
   mchain_require_package(GTest libgtest-dev)

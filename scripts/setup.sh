@@ -11,6 +11,7 @@ packages=(
   g++ cmake ninja-build pkg-config  # toolchain: g++ >= 12, CMake >= 3.25
   libssl-dev                        # OpenSSL 3: hashes, signatures, AES-GCM
   nlohmann-json3-dev                # JSON output of the CLI and the benchmarks
+  libleveldb-dev libsnappy-dev      # the chain store (leveldb's CMake config links snappy)
   libgtest-dev libgmock-dev         # tests
   libbenchmark-dev                  # bench/
 )
