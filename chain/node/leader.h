@@ -2,11 +2,11 @@
 // previous block is confirmed, so that honest nodes agree on the leader without messages.
 #pragma once
 
-#include "chain/error.h"
-#include "chain/types.h"
-
 #include <span>
 #include <string>
+
+#include "chain/error.h"
+#include "chain/types.h"
 
 namespace mchain {
 

@@ -1,0 +1,46 @@
+// How consensus messages reach the other nodes. Messages travel encoded, so one host, the
+// in-process tests and the TLS network all exercise the same encode/decode path.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "chain/types.h"
+
+namespace mchain {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Sends `message` to every other node of the cluster (not back to `from`).
+  virtual void broadcast(const std::string& from, const Bytes& message) = 0;
+};
+
+// Delivers between nodes of one process, in order, when pumped: single-host operation and
+// deterministic multi-node tests. Not thread-safe: one thread broadcasts and pumps.
+class LocalTransport final : public Transport {
+ public:
+  using Deliver = std::function<void(const std::string& from, const Bytes& message)>;
+  // Decides whether a message from `from` reaches `to` (tests cut links with it).
+  using Filter = std::function<bool(const std::string& from, const std::string& to)>;
+
+  void attach(std::string node, Deliver deliver);
+  void set_filter(Filter filter) { filter_ = std::move(filter); }
+  void broadcast(const std::string& from, const Bytes& message) override;
+  // Delivers queued messages, including those sent while delivering, until none is left.
+  // Returns how many were delivered.
+  std::size_t pump();
+
+ private:
+  struct Envelope {
+    std::string from, to;
+    Bytes message;
+  };
+  std::map<std::string, Deliver> nodes_;
+  std::deque<Envelope> queue_;
+  Filter filter_;
+};
+
+}  // namespace mchain
