@@ -1,0 +1,153 @@
+#include "chain/node/service.h"
+
+namespace mchain {
+
+NodeService::NodeService(ServiceConfig config, Store& store, Transport& transport)
+    : config_(std::move(config)), store_(store), node_(config_.consensus, store, transport) {
+  node_.on_confirmed = [this](const SemiFinishedBlock& block) { confirmed(block); };
+  consensus_thread_ = std::jthread([this] { consensus_loop(); });
+  mining_thread_ = std::jthread([this] { mining_loop(); });
+}
+
+NodeService::~NodeService() { stop(); }
+
+void NodeService::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stop_mining_ = true;
+  wake_.notify_all();
+  mining_wake_.notify_all();
+  if (consensus_thread_.joinable()) consensus_thread_.join();
+  if (mining_thread_.joinable()) mining_thread_.join();
+  std::lock_guard lock(mutex_);
+  fail_all(confirm_waiting_, "stopped before the package was confirmed");
+  fail_all(mature_waiting_, "stopped before the package was mined");
+  commands_.clear();
+}
+
+void NodeService::fail_all(std::multimap<Hash256, Promise>& waiting, const std::string& why) {
+  for (auto& [id, promise] : waiting) promise.set_value(fail(why));
+  waiting.clear();
+}
+
+std::future<Result<Hash256>> NodeService::submit(Package package) {
+  Promise promise;
+  auto future = promise.get_future();
+  std::lock_guard lock(mutex_);
+  if (stopping_) {
+    promise.set_value(fail("stopped"));
+    return future;
+  }
+  // The same package submitted twice is one submission with two waiters.
+  const bool first = !confirm_waiting_.contains(package.id());
+  confirm_waiting_.emplace(package.id(), std::move(promise));
+  if (first) commands_.push_back(Command{std::move(package), {}, {}});
+  wake_.notify_all();
+  return future;
+}
+
+std::future<Result<Hash256>> NodeService::wait_mature(const Hash256& package_id) {
+  Promise promise;
+  auto future = promise.get_future();
+  std::lock_guard lock(mutex_);
+  // Already mined? The lock orders this check against mature(), which also takes it.
+  if (auto where = store_.find_package(package_id)) {
+    if (auto block = store_.mined_in(where->semi_finished)) {
+      promise.set_value(*block);
+      return future;
+    }
+  }
+  if (stopping_) {
+    promise.set_value(fail("stopped"));
+    return future;
+  }
+  mature_waiting_.emplace(package_id, std::move(promise));
+  return future;
+}
+
+void NodeService::deliver(std::string from, Bytes message) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  commands_.push_back(Command{std::nullopt, std::move(from), std::move(message)});
+  wake_.notify_all();
+}
+
+void NodeService::consensus_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::microseconds(config_.tick),
+                   [this] { return stopping_ || !commands_.empty(); });
+    if (stopping_) break;
+    std::deque<Command> batch;
+    batch.swap(commands_);
+    lock.unlock();
+    // The node runs without the lock: confirmations call back into confirmed(), which
+    // takes it.
+    for (Command& c : batch) {
+      const TimeUs now = now_us();
+      if (!c.package) {
+        node_.receive(c.from, c.message, now);
+        continue;
+      }
+      ValidationResult r = node_.submit(*c.package, now);
+      if (r.ok()) continue;
+      // Already confirmed (a peer's block got there first) is a confirmation, not an error.
+      auto where =
+          r.verdict == Verdict::duplicate ? store_.find_package(c.package->id()) : std::nullopt;
+      std::lock_guard relock(mutex_);
+      auto range = confirm_waiting_.equal_range(c.package->id());
+      for (auto it = range.first; it != range.second; ++it) {
+        it->second.set_value(where ? Result<Hash256>(where->semi_finished)
+                                   : fail(std::string(to_string(r.verdict)) + ": " + r.detail));
+      }
+      confirm_waiting_.erase(range.first, range.second);
+    }
+    node_.tick(now_us());
+    lock.lock();
+  }
+}
+
+void NodeService::confirmed(const SemiFinishedBlock& block) {
+  const Hash256 hash = block.hash();
+  {
+    std::lock_guard lock(mutex_);
+    for (const Package& p : block.candidate.packages) {
+      auto range = confirm_waiting_.equal_range(p.id());
+      for (auto it = range.first; it != range.second; ++it) it->second.set_value(hash);
+      confirm_waiting_.erase(range.first, range.second);
+    }
+  }
+  mining_wake_.notify_all();
+}
+
+void NodeService::mature(const Block& block) {
+  const Hash256 hash = block.hash();
+  std::lock_guard lock(mutex_);
+  for (const Package& p : block.body.candidate.packages) {
+    auto range = mature_waiting_.equal_range(p.id());
+    for (auto it = range.first; it != range.second; ++it) it->second.set_value(hash);
+    mature_waiting_.erase(range.first, range.second);
+  }
+}
+
+void NodeService::mining_loop() {
+  pow::Miner miner(config_.miner_threads);
+  while (!stop_mining_) {
+    auto mined = mine_next(store_, miner, config_.mining, now_us(), stop_mining_);
+    if (mined && *mined) {
+      // Another writer cannot move the tip under us on one host; with peers, a block that
+      // lost the race is still stored as a side branch and its body stays queued.
+      if (auto appended = store_.append(**mined); appended) mature(**mined);
+      continue;
+    }
+    // Nothing to mine (or a store error): sleep until a confirmation or a tick passes.
+    std::unique_lock lock(mutex_);
+    mining_wake_.wait_for(lock, std::chrono::microseconds(config_.tick * 10),
+                          [this] { return stopping_; });
+  }
+}
+
+}  // namespace mchain
