@@ -1,18 +1,18 @@
 // mchainctl: the operator's and verifier's command-line tool.
-#include "agent/demo.h"
-#include "agent/version.h"
-#include "chain/crypto/keyfile.h"
-#include "chain/package/records.h"
-
-#include <nlohmann/json.hpp>
-
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "agent/chain_commands.h"
+#include "agent/demo.h"
+#include "agent/version.h"
+#include "chain/crypto/keyfile.h"
+#include "chain/package/records.h"
 
 namespace {
 
@@ -24,17 +24,30 @@ constexpr int kUsageError = 2;
 constexpr std::string_view kHelp = R"(usage: mchainctl [--version] [--help] <command> [<args>]
 
 Commands available in this release:
-  demo [--dir DIR] [--file PATH] [--flip OFFSET] [--json]
+  demo [--dir DIR] [--file PATH] [--flip OFFSET] [--diff N] [--json]
       Create node, user and VM keys in DIR (default: a new directory under /tmp), measure
       PATH (default: /etc/passwd) into a signed, encrypted data package, validate it,
-      then flip one byte and show why the copy is rejected.
+      flip one byte and show why the copy is rejected; then confirm the packages on a
+      one-host chain in DIR/chain and mine it at difficulty N (default 12).
   key generate --out PATH [--alg ecdsa-p256-sha256|ed25519]
       Write a new private key to PATH (mode 0600) and its public key to PATH.pub.
   package show FILE [--json]
       Decode a package file and print its header, signatures and id.
 
-Cluster commands (status, vms, measure, history, verify, policy, chain, ...) arrive with the
-daemon; see the project issues.
+On a local chain store (--store DIR, default /var/lib/mchain/chain; read-only):
+  chain tip [--json]
+      The main chain's tip: height, hash, cumulative work, time; the mining queue.
+  chain show <height|hash> [--json]
+      One mature block: header, leader, round, valid marks and packages.
+  chain verify [--json]
+      Re-check every block, link, signature and proof of work from height 0 to the tip.
+      Exit status 0 if the chain is intact, 1 if not, naming the first broken block.
+  history <vm-uuid> [--from T] [--to T] [--json]
+      The VM's confirmed packages in time order, each with the block that holds it and a
+      Merkle inclusion proof (verified before printing). T: microseconds or ISO 8601 UTC.
+
+Cluster commands (status, vms, measure, verify, policy, ...) arrive with the daemon; see the
+project issues.
 )";
 
 struct Args {
@@ -55,7 +68,8 @@ struct Args {
 
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
-  for (std::string_view known : {"--dir", "--file", "--flip", "--out", "--alg"}) {
+  for (std::string_view known :
+       {"--dir", "--file", "--flip", "--out", "--alg", "--store", "--from", "--to", "--diff"}) {
     if (name == known) return true;
   }
   return false;
@@ -119,6 +133,15 @@ int run_demo(const Args& args) {
       return usage_error("--flip needs a byte offset, not '" + *flip + "'");
     }
     options.flip_offset = offset;
+  }
+  if (auto diff = args.option("--diff")) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(diff->data(), diff->data() + diff->size(), value);
+    // Above ~28 one host mines for minutes; the demo is meant to take a second.
+    if (ec != std::errc() || end != diff->data() + diff->size() || value < 1 || value > 28) {
+      return usage_error("--diff needs a difficulty from 1 to 28, not '" + *diff + "'");
+    }
+    options.difficulty = static_cast<std::uint8_t>(value);
   }
   if (auto result = agent::run_demo(options, std::cout); !result) {
     std::cerr << "mchainctl demo: " << result.error().message << '\n';
@@ -203,6 +226,52 @@ int run_package_show(const Args& args) {
   return 0;
 }
 
+agent::ChainCommandOptions chain_options(const Args& args) {
+  agent::ChainCommandOptions options;
+  if (auto store = args.option("--store")) options.store = *store;
+  options.json = args.flag("--json");
+  return options;
+}
+
+// chain tip | chain show <height|hash> | chain verify
+int run_chain(const Args& args) {
+  if (!only_known_flags(args, {"--json"})) return kUsageError;
+  for (const auto& [name, value] : args.options) {
+    if (name != "--store") return usage_error(name + " does not apply to chain commands");
+  }
+  const auto& words = args.positional;
+  if (words.size() < 2) return usage_error("chain needs a subcommand: tip, show or verify");
+  const auto options = chain_options(args);
+  if (words[1] == "tip" && words.size() == 2)
+    return agent::chain_tip(options, std::cout, std::cerr);
+  if (words[1] == "verify" && words.size() == 2) {
+    return agent::chain_verify(options, std::cout, std::cerr);
+  }
+  if (words[1] == "show") {
+    if (words.size() != 3) return usage_error("chain show needs one height or block hash");
+    return agent::chain_show(options, words[2], std::cout, std::cerr);
+  }
+  return usage_error("unknown chain command '" + words[1] + "'");
+}
+
+int run_history(const Args& args) {
+  if (!only_known_flags(args, {"--json"})) return kUsageError;
+  if (args.positional.size() != 2) return usage_error("history needs one VM UUID");
+  auto vm = Uuid::parse(args.positional[1]);
+  if (!vm) return usage_error("'" + args.positional[1] + "' is not a VM UUID");
+  TimeUs from = 0, to = UINT64_MAX;
+  for (const auto& [name, value] : args.options) {
+    if (name == "--store") continue;
+    if (name != "--from" && name != "--to") {
+      return usage_error(name + " does not apply to history");
+    }
+    auto t = agent::parse_time(value);
+    if (!t) return usage_error(name + ": " + t.error().message);
+    (name == "--from" ? from : to) = *t;
+  }
+  return agent::vm_history(chain_options(args), *vm, from, to, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,6 +291,7 @@ int main(int argc, char** argv) {
   auto args = parse(argc, argv, 1);
   if (!args) return kUsageError;
   const auto& words = args->positional;
+  if (words.empty()) return usage_error("no command given");
   if (words[0] == "demo" && words.size() == 1) return run_demo(*args);
   if (words[0] == "key" && words.size() == 2 && words[1] == "generate") {
     return run_key_generate(*args);
@@ -229,5 +299,7 @@ int main(int argc, char** argv) {
   if (words[0] == "package" && words.size() >= 2 && words[1] == "show") {
     return run_package_show(*args);
   }
+  if (words[0] == "chain") return run_chain(*args);
+  if (words[0] == "history") return run_history(*args);
   return usage_error("unknown command '" + std::string(command) + "'");
 }

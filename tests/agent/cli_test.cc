@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +12,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "chain/block/block.h"
+#include "chain/block/merkle.h"
 #include "chain/package/package.h"
+#include "tests/chain/store_tamper.h"
 
 namespace {
 
@@ -125,6 +129,220 @@ TEST_F(Cli, PackageShowRejectsGarbage) {
   EXPECT_EQ(show.status, 1);
   EXPECT_NE(show.out.find("malformed package"), std::string::npos) << show.out;
   EXPECT_EQ(run(kCtl + " package show " + (dir_ / "missing").string()).status, 1);
+}
+
+// The demo's chain as the chain commands see it. Runs the demo in `dir` and returns its steps.
+std::map<std::string, nlohmann::json> run_demo(const fs::path& dir) {
+  Outcome demo = run(kCtl + " demo --json --dir " + dir.string());
+  EXPECT_EQ(demo.status, 0) << demo.out;
+  std::map<std::string, nlohmann::json> steps;
+  if (demo.status != 0) return steps;
+  const auto report = nlohmann::json::parse(demo.out);  // outlives the loop over its steps
+  for (const auto& step : report["steps"]) steps[step["step"]] = step;
+  return steps;
+}
+
+mchain::Hash256 hash_of(const std::string& hex) {
+  auto bytes = mchain::from_hex(hex);
+  mchain::Hash256 out{};
+  EXPECT_TRUE(bytes && bytes->size() == 32) << hex;
+  if (bytes && bytes->size() == 32) std::copy(bytes->begin(), bytes->end(), out.begin());
+  return out;
+}
+
+TEST_F(Cli, ChainCommandsShowTheDemoChain) {
+  auto steps = run_demo(dir_);
+  ASSERT_TRUE(steps.contains("chain"));
+  const std::string store = " --store " + (dir_ / "chain").string();
+  const auto blocks = steps["chain"]["blocks"].get<std::uint64_t>();
+  const auto tip_hash = steps["chain"]["tip"].get<std::string>();
+  EXPECT_EQ(blocks, 4u);  // register user, binding, policy, data: one block each
+
+  Outcome tip = run(kCtl + " chain tip --json" + store);
+  ASSERT_EQ(tip.status, 0) << tip.out;
+  auto t = nlohmann::json::parse(tip.out);
+  EXPECT_EQ(t["tip"]["height"].get<std::uint64_t>(), blocks - 1);
+  EXPECT_EQ(t["tip"]["hash"], tip_hash);
+  EXPECT_EQ(t["mining_queue"], 0);
+  EXPECT_EQ(t["confirmed"], blocks);
+  EXPECT_EQ(run(kCtl + " chain tip" + store).status, 0);
+
+  Outcome first = run(kCtl + " chain show 0 --json" + store);
+  ASSERT_EQ(first.status, 0) << first.out;
+  auto b0 = nlohmann::json::parse(first.out);
+  EXPECT_EQ(b0["height"], 0);
+  EXPECT_EQ(b0["type"], "policy");
+  EXPECT_EQ(b0["previous"], std::string(64, '0'));
+  ASSERT_EQ(b0["packages"].size(), 1u);
+  EXPECT_EQ(b0["packages"][0]["type"], "membership");
+
+  Outcome last = run(kCtl + " chain show " + tip_hash + " --json" + store);
+  ASSERT_EQ(last.status, 0) << last.out;
+  auto bt = nlohmann::json::parse(last.out);
+  EXPECT_EQ(bt["hash"], tip_hash);
+  EXPECT_EQ(bt["height"].get<std::uint64_t>(), blocks - 1);
+  EXPECT_EQ(bt["leader"], "node-1");
+  EXPECT_EQ(bt["marks"], nlohmann::json::array({"node-1"}));
+  EXPECT_EQ(bt["packages"][0]["type"], "data");
+  Outcome text = run(kCtl + " chain show 1" + store);
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_NE(text.out.find("marks: node-1"), std::string::npos) << text.out;
+
+  Outcome verify = run(kCtl + " chain verify" + store);
+  EXPECT_EQ(verify.status, 0) << verify.out;
+  EXPECT_NE(verify.out.find("ok: 4 blocks, 4 packages verified up to height 3, tip " + tip_hash),
+            std::string::npos)
+      << verify.out;
+}
+
+TEST_F(Cli, HistoryGivesEveryPackageOfTheVmWithAProofThatVerifies) {
+  auto steps = run_demo(dir_);
+  ASSERT_TRUE(steps.contains("vm"));
+  const std::string vm = steps["vm"]["vm"];
+  Outcome history = run(kCtl + " history " + vm + " --json --store " + (dir_ / "chain").string());
+  ASSERT_EQ(history.status, 0) << history.out;
+  auto h = nlohmann::json::parse(history.out);
+  EXPECT_EQ(h["vm"], vm);
+  ASSERT_EQ(h["packages"].size(), 3u);  // binding, policy, data; the membership has no VM
+  std::vector<std::string> types;
+  std::uint64_t previous_time = 0;
+  for (const auto& p : h["packages"]) {
+    types.push_back(p["type"]);
+    EXPECT_GE(p["timestamp_us"].get<std::uint64_t>(), previous_time);
+    previous_time = p["timestamp_us"];
+    // Re-check everything a verifier would, from the output alone.
+    auto encoded = mchain::from_hex(p["package"].get<std::string>());
+    ASSERT_TRUE(encoded);
+    auto package = mchain::Package::decode(*encoded);
+    ASSERT_TRUE(package) << package.error().message;
+    const mchain::Hash256 id = hash_of(p["id"]);
+    EXPECT_EQ(package->id(), id);
+    EXPECT_EQ(package->header().vm.to_string(), vm);
+    auto proof_bytes = mchain::from_hex(p["proof"]["encoded"].get<std::string>());
+    ASSERT_TRUE(proof_bytes);
+    auto proof = mchain::MerkleProof::decode(*proof_bytes);
+    ASSERT_TRUE(proof) << proof.error().message;
+    EXPECT_EQ(proof->index, p["proof"]["index"].get<std::uint64_t>());
+    EXPECT_EQ(proof->tree_size, p["proof"]["tree_size"].get<std::uint64_t>());
+    EXPECT_TRUE(mchain::verify_merkle_proof(id, *proof, hash_of(p["merkle_root"])));
+    EXPECT_FALSE(mchain::verify_merkle_proof(hash_of(std::string(64, 'a')), *proof,
+                                             hash_of(p["merkle_root"])));
+    ASSERT_FALSE(p["block"].is_null());
+    // The root is the one in the mined header that `chain show` prints.
+    Outcome block = run(kCtl + " chain show " + p["block"]["hash"].get<std::string>() +
+                        " --json --store " + (dir_ / "chain").string());
+    ASSERT_EQ(block.status, 0) << block.out;
+    EXPECT_EQ(nlohmann::json::parse(block.out)["merkle_root"], p["merkle_root"]);
+  }
+  EXPECT_EQ(types, (std::vector<std::string>{"binding", "policy", "data"}));
+  EXPECT_EQ(h["packages"][2]["block"]["height"], 3);
+
+  Outcome later = run(kCtl + " history " + vm + " --json --from " +
+                      std::to_string(previous_time + 1) + " --store " + (dir_ / "chain").string());
+  ASSERT_EQ(later.status, 0) << later.out;
+  EXPECT_EQ(nlohmann::json::parse(later.out)["count"], 0);
+  EXPECT_EQ(run(kCtl + " history not-a-uuid --store " + (dir_ / "chain").string()).status, 2);
+  EXPECT_EQ(run(kCtl + " history " + vm + " --from yesterday").status, 2);
+}
+
+// The tamper test: one byte of a stored block changed through LevelDB after the demo
+// exited; `chain verify` fails and names the block.
+TEST_F(Cli, VerifyNamesABlockWhoseBodyWasAlteredOnDisk) {
+  run_demo(dir_);
+  const fs::path store = dir_ / "chain";
+  auto at = mchain::testing::main_block_at(store, 1);
+  ASSERT_TRUE(at) << at.error().message;
+  const std::string key = mchain::testing::store_key('S', at->semi_finished);
+  auto value = mchain::testing::edit_store_entry(store, key);
+  ASSERT_TRUE(value) << value.error().message;
+  auto body = mchain::SemiFinishedBlock::decode(mchain::as_bytes(*value));
+  ASSERT_TRUE(body) << body.error().message;
+  // A byte of r in the package's user signature: the body still decodes, its hash changes.
+  const auto& signature = body->candidate.packages.at(0).signature(mchain::Role::user)->bytes;
+  auto edited = mchain::testing::edit_store_entry(store, key, [&](std::string& bytes) {
+    const std::size_t found = mchain::testing::find_bytes(bytes, signature);
+    ASSERT_NE(found, std::string::npos);
+    bytes[found + 3] = static_cast<char>(bytes[found + 3] ^ 0x40);
+  });
+  ASSERT_TRUE(edited) << edited.error().message;
+
+  Outcome verify = run(kCtl + " chain verify --store " + store.string());
+  EXPECT_EQ(verify.status, 1) << verify.out;
+  EXPECT_NE(verify.out.find("broken at height 1 block " + mchain::to_hex(at->block)),
+            std::string::npos)
+      << verify.out;
+  Outcome json = run(kCtl + " chain verify --json --store " + store.string());
+  EXPECT_EQ(json.status, 1);
+  auto j = nlohmann::json::parse(json.out);
+  EXPECT_FALSE(j["ok"].get<bool>());
+  EXPECT_EQ(j["first_broken"]["height"], 1);
+  EXPECT_EQ(j["first_broken"]["hash"], mchain::to_hex(at->block));
+  EXPECT_EQ(j["blocks_checked"], 1);
+}
+
+TEST_F(Cli, VerifyNamesABlockWhoseHeaderWasAlteredOnDisk) {
+  run_demo(dir_);
+  const fs::path store = dir_ / "chain";
+  auto at = mchain::testing::main_block_at(store, 1);
+  ASSERT_TRUE(at) << at.error().message;
+  // Header byte 130, inside nonce_lo: the hash no longer meets the difficulty or the key.
+  auto edited = mchain::testing::edit_store_entry(
+      store, mchain::testing::store_key('B', at->block),
+      [](std::string& bytes) { bytes[130] = static_cast<char>(bytes[130] ^ 0x01); });
+  ASSERT_TRUE(edited) << edited.error().message;
+  Outcome verify = run(kCtl + " chain verify --store " + store.string());
+  EXPECT_EQ(verify.status, 1) << verify.out;
+  EXPECT_NE(verify.out.find("broken at height 1 block " + mchain::to_hex(at->block)),
+            std::string::npos)
+      << verify.out;
+  EXPECT_NE(verify.out.find("header altered"), std::string::npos) << verify.out;
+}
+
+TEST_F(Cli, ChainCommandsReportWhatIsWrong) {
+  Outcome missing = run(kCtl + " chain tip --store " + (dir_ / "missing").string());
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.out.find("does not exist"), std::string::npos) << missing.out;
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));  // read-only commands create nothing
+  EXPECT_EQ(run(kCtl + " chain verify --store " + (dir_ / "missing").string()).status, 1);
+  std::ofstream(dir_ / "notes.txt") << "not a store";
+  Outcome foreign = run(kCtl + " chain verify --store " + dir_.string());
+  EXPECT_EQ(foreign.status, 1);
+  EXPECT_NE(foreign.out.find("not a store"), std::string::npos) << foreign.out;
+
+  run_demo(dir_ / "demo");
+  const std::string store = " --store " + (dir_ / "demo" / "chain").string();
+  Outcome high = run(kCtl + " chain show 99" + store);
+  EXPECT_EQ(high.status, 1);
+  EXPECT_NE(high.out.find("no main-chain block at height 99 (the tip is at height 3)"),
+            std::string::npos)
+      << high.out;
+  Outcome unknown = run(kCtl + " chain show " + std::string(64, 'a') + store);
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.out.find("is not stored"), std::string::npos) << unknown.out;
+  EXPECT_EQ(run(kCtl + " chain show 12x" + store).status, 2);
+  EXPECT_EQ(run(kCtl + " chain show" + store).status, 2);
+  EXPECT_EQ(run(kCtl + " chain frobnicate" + store).status, 2);
+  EXPECT_EQ(run(kCtl + " chain" + store).status, 2);
+  EXPECT_EQ(run(kCtl + " chain tip --bogus" + store).status, 2);
+  EXPECT_EQ(run(kCtl + " chain tip --from 1" + store).status, 2);
+
+  // LevelDB admits one process at a time: a daemon holding the store gets a clear message.
+  leveldb::DB* raw = nullptr;
+  ASSERT_TRUE(leveldb::DB::Open(leveldb::Options(), (dir_ / "demo" / "chain").string(), &raw).ok());
+  std::unique_ptr<leveldb::DB> holder(raw);
+  Outcome locked = run(kCtl + " chain tip" + store);
+  EXPECT_EQ(locked.status, 1);
+  EXPECT_NE(locked.out.find("locked by another process"), std::string::npos) << locked.out;
+}
+
+TEST_F(Cli, DemoRefusesToReuseAnEarlierChain) {
+  run_demo(dir_);
+  Outcome again = run(kCtl + " demo --dir " + dir_.string());
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.out.find("already exists"), std::string::npos) << again.out;
+  EXPECT_EQ(run(kCtl + " demo --diff 0 --dir " + (dir_ / "x").string()).status, 2);
+  Outcome easy = run(kCtl + " demo --json --diff 4 --dir " + (dir_ / "easy").string());
+  ASSERT_EQ(easy.status, 0) << easy.out;
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+// mchainctl's read-only commands on a local chain store: chain tip, chain show, chain verify
+// and history. Each opens the store without creating it and returns the process exit code:
+// 0 success, 1 a failure (no store, unknown block, a chain that does not verify), after
+// printing the result to `out` and any error to `err`.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "chain/error.h"
+#include "chain/types.h"
+
+namespace mchain::agent {
+
+inline constexpr std::string_view kDefaultStore = "/var/lib/mchain/chain";
+
+struct ChainCommandOptions {
+  std::filesystem::path store{std::string(kDefaultStore)};
+  bool json = false;
+};
+
+int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostream& err);
+// `which`: a main-chain height (decimal) or a block hash (64 hex digits).
+int chain_show(const ChainCommandOptions& options, const std::string& which, std::ostream& out,
+               std::ostream& err);
+int chain_verify(const ChainCommandOptions& options, std::ostream& out, std::ostream& err);
+// The VM's confirmed packages with from <= timestamp < to, each with its Merkle inclusion
+// proof, verified before it is printed.
+int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, TimeUs to,
+               std::ostream& out, std::ostream& err);
+
+// A time on the command line: microseconds since the epoch, or ISO 8601 UTC
+// ("2026-11-22T15:38:58Z", optionally with up to six fractional digits).
+Result<TimeUs> parse_time(std::string_view text);
+
+}  // namespace mchain::agent
