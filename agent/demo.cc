@@ -1,5 +1,6 @@
 #include "agent/demo.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -69,6 +70,21 @@ class Narrator {
   json steps_ = json::array();
 };
 
+// Up to `count` regular files in the directory of `file`, other than `file`, by name.
+std::vector<std::filesystem::path> neighbour_files(const std::filesystem::path& file,
+                                                   std::size_t count) {
+  std::vector<std::filesystem::path> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(file.parent_path(), ec)) {
+    if (entry.is_regular_file(ec) && !entry.is_symlink(ec) && entry.path() != file) {
+      found.push_back(entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  if (found.size() > count) found.resize(count);
+  return found;
+}
+
 // Step 6: node-1 alone as a cluster, running the real consensus and mining code. Packages go
 // in one at a time, each confirmed before the next, because a candidate is validated against
 // the confirmed view only (the binding needs the registered user, the policy the binding).
@@ -98,13 +114,16 @@ Status build_chain(const DemoOptions& options, const crypto::PrivateKey& node, T
   transport.attach("node-1", [&](const std::string& from, const Bytes& message) {
     consensus.receive(from, message, now);
   });
-  for (const Package& package : packages) {
-    const std::string name = std::string(to_string(package.header().type)) + " package " +
-                             to_hex(package.id()).substr(0, 16);
-    now = std::max(now, package.header().timestamp);
-    if (ValidationResult r = consensus.submit(package, now); !r.ok()) {
-      return fail("chain: " + name + " rejected: " + std::string(to_string(r.verdict)) + ": " +
-                  r.detail);
+  // Setup packages one at a time, each confirmed before the next; then all data packages
+  // together, so that they share a block (and their Merkle proofs have real paths).
+  auto confirm = [&](std::span<const Package> batch) -> Status {
+    for (const Package& package : batch) {
+      now = std::max(now, package.header().timestamp);
+      if (ValidationResult r = consensus.submit(package, now); !r.ok()) {
+        return fail("chain: " + std::string(to_string(package.header().type)) + " package " +
+                    to_hex(package.id()).substr(0, 16) +
+                    " rejected: " + std::string(to_string(r.verdict)) + ": " + r.detail);
+      }
     }
     const std::size_t before = confirmations;
     for (int i = 0; i < 4 && confirmations == before; ++i) {
@@ -112,7 +131,17 @@ Status build_chain(const DemoOptions& options, const crypto::PrivateKey& node, T
       consensus.tick(now);
       transport.pump();
     }
-    if (confirmations != before + 1) return fail("chain: " + name + " was not confirmed");
+    if (confirmations != before + 1) return fail("chain: a block was not confirmed");
+    return {};
+  };
+  const auto first_data = std::find_if(packages.begin(), packages.end(), [](const Package& p) {
+    return p.header().type == PackageType::data;
+  });
+  for (auto it = packages.begin(); it != first_data; ++it) {
+    if (Status s = confirm(std::span(&*it, 1)); !s) return s;
+  }
+  if (first_data != packages.end()) {
+    if (Status s = confirm(std::span(&*first_data, packages.end() - first_data)); !s) return s;
   }
 
   pow::Miner miner(0);
@@ -268,10 +297,19 @@ Status run_demo(const DemoOptions& options, std::ostream& out) {
     return fail("a tampered package was accepted");
   }
 
-  // 6. The same packages, valid, on a one-host chain.
+  // 6. The same packages, valid, on a one-host chain, with a few more measurements: the
+  //    regular files beside the measured one, so that the data block holds several packages.
   std::vector<Package> on_chain;
   for (auto& p : setup) on_chain.push_back(*p);
   on_chain.push_back(*package);
+  for (const auto& neighbour : neighbour_files(options.measured_file, 7)) {
+    auto m = measure::measure_file(neighbour);
+    if (!m) continue;  // unreadable: the demo measures what it can
+    auto extra = make_data_package({vm, "alice", "node-1", now_us()}, policy.ref(), data_key,
+                                   as_bytes(measure::to_report_text(*m)), all);
+    if (!extra) return std::unexpected(extra.error());
+    on_chain.push_back(*std::move(extra));
+  }
   if (auto built = build_chain(options, *node, genesis, on_chain, say); !built) {
     say.finish(false);
     return built;
