@@ -132,8 +132,15 @@ TEST_F(Cli, PackageShowRejectsGarbage) {
 }
 
 // The demo's chain as the chain commands see it. Runs the demo in `dir` and returns its steps.
+// The demo measures a file and its neighbours: three files of our own, so that the counts
+// below do not depend on this machine's /etc.
 std::map<std::string, nlohmann::json> run_demo(const fs::path& dir) {
-  Outcome demo = run(kCtl + " demo --json --dir " + dir.string());
+  fs::create_directories(dir / "etc");
+  for (const char* name : {"group", "hosts", "passwd"}) {
+    std::ofstream(dir / "etc" / name) << name << " content\n";
+  }
+  Outcome demo = run(kCtl + " demo --json --file " + (dir / "etc" / "passwd").string() + " --dir " +
+                     dir.string());
   EXPECT_EQ(demo.status, 0) << demo.out;
   std::map<std::string, nlohmann::json> steps;
   if (demo.status != 0) return steps;
@@ -156,7 +163,7 @@ TEST_F(Cli, ChainCommandsShowTheDemoChain) {
   const std::string store = " --store " + (dir_ / "chain").string();
   const auto blocks = steps["chain"]["blocks"].get<std::uint64_t>();
   const auto tip_hash = steps["chain"]["tip"].get<std::string>();
-  EXPECT_EQ(blocks, 4u);  // register user, binding, policy, data: one block each
+  EXPECT_EQ(blocks, 4u);  // register user, binding, policy; then the three reports in one
 
   Outcome tip = run(kCtl + " chain tip --json" + store);
   ASSERT_EQ(tip.status, 0) << tip.out;
@@ -190,7 +197,7 @@ TEST_F(Cli, ChainCommandsShowTheDemoChain) {
 
   Outcome verify = run(kCtl + " chain verify" + store);
   EXPECT_EQ(verify.status, 0) << verify.out;
-  EXPECT_NE(verify.out.find("ok: 4 blocks, 4 packages verified up to height 3, tip " + tip_hash),
+  EXPECT_NE(verify.out.find("ok: 4 blocks, 6 packages verified up to height 3, tip " + tip_hash),
             std::string::npos)
       << verify.out;
 }
@@ -203,7 +210,8 @@ TEST_F(Cli, HistoryGivesEveryPackageOfTheVmWithAProofThatVerifies) {
   ASSERT_EQ(history.status, 0) << history.out;
   auto h = nlohmann::json::parse(history.out);
   EXPECT_EQ(h["vm"], vm);
-  ASSERT_EQ(h["packages"].size(), 3u);  // binding, policy, data; the membership has no VM
+  // Binding, policy and three reports; the membership has no VM.
+  ASSERT_EQ(h["packages"].size(), 5u);
   std::vector<std::string> types;
   std::uint64_t previous_time = 0;
   for (const auto& p : h["packages"]) {
@@ -234,8 +242,11 @@ TEST_F(Cli, HistoryGivesEveryPackageOfTheVmWithAProofThatVerifies) {
     ASSERT_EQ(block.status, 0) << block.out;
     EXPECT_EQ(nlohmann::json::parse(block.out)["merkle_root"], p["merkle_root"]);
   }
-  EXPECT_EQ(types, (std::vector<std::string>{"binding", "policy", "data"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"binding", "policy", "data", "data", "data"}));
   EXPECT_EQ(h["packages"][2]["block"]["height"], 3);
+  // Three reports in one block: their proofs have real paths (two levels for three leaves).
+  EXPECT_EQ(h["packages"][4]["proof"]["tree_size"], 3);
+  EXPECT_FALSE(h["packages"][4]["proof"]["path"].empty());
 
   Outcome later = run(kCtl + " history " + vm + " --json --from " +
                       std::to_string(previous_time + 1) + " --store " + (dir_ / "chain").string());
