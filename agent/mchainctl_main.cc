@@ -116,16 +116,6 @@ int run_demo(const Args& args) {
   agent::DemoOptions options;
   options.json = args.flag("--json");
   options.measured_file = args.option("--file").value_or("/etc/passwd");
-  if (auto dir = args.option("--dir")) {
-    options.directory = *dir;
-  } else {
-    std::string pattern = (std::filesystem::temp_directory_path() / "mchain-demo.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      std::cerr << "mchainctl: cannot create a temporary directory\n";
-      return 1;
-    }
-    options.directory = pattern;
-  }
   if (auto flip = args.option("--flip")) {
     std::size_t offset = 0;
     auto [end, ec] = std::from_chars(flip->data(), flip->data() + flip->size(), offset);
@@ -142,6 +132,17 @@ int run_demo(const Args& args) {
       return usage_error("--diff needs a difficulty from 1 to 28, not '" + *diff + "'");
     }
     options.difficulty = static_cast<std::uint8_t>(value);
+  }
+  // Last, so that a usage error leaves no directory behind.
+  if (auto dir = args.option("--dir")) {
+    options.directory = *dir;
+  } else {
+    std::string pattern = (std::filesystem::temp_directory_path() / "mchain-demo.XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      std::cerr << "mchainctl: cannot create a temporary directory\n";
+      return 1;
+    }
+    options.directory = pattern;
   }
   if (auto result = agent::run_demo(options, std::cout); !result) {
     std::cerr << "mchainctl demo: " << result.error().message << '\n';

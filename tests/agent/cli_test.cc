@@ -15,6 +15,7 @@
 #include "chain/block/block.h"
 #include "chain/block/merkle.h"
 #include "chain/package/package.h"
+#include "temp_dir.h"
 #include "tests/chain/store_tamper.h"
 
 namespace {
@@ -43,13 +44,8 @@ const std::string kDaemon = std::string(MCHAIN_BINARY_DIR) + "/agent/mchaind";
 
 class Cli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "mchain-cli.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  mchain::testing::TempDir tmp_{"mchain-cli"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(Cli, VersionAndHelp) {

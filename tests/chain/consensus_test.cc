@@ -9,6 +9,7 @@
 
 #include "chain/node/leader.h"
 #include "chain/node/mining.h"
+#include "temp_dir.h"
 #include "test_world.h"
 
 namespace mchain {
@@ -29,10 +30,6 @@ struct Host {
 class Cluster : public ::testing::Test {
  protected:
   void start(std::size_t hosts) {
-    std::string pattern =
-        (std::filesystem::path(::testing::TempDir()) / "mchain-consensus.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     std::vector<std::string> pool;
     for (std::size_t i = 0; i < hosts; ++i) {
       hosts_.push_back(std::make_unique<Host>());
@@ -60,8 +57,7 @@ class Cluster : public ::testing::Test {
   }
 
   void TearDown() override {
-    hosts_.clear();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    hosts_.clear();  // stores close before the directory goes
   }
 
   // Lets time pass: every node ticks and all messages are delivered, until nothing moves
@@ -117,8 +113,9 @@ class Cluster : public ::testing::Test {
                          .data_window = 1000,
                          .policy_window = 1000};
   LocalTransport transport_;
+  testing::TempDir tmp_{"mchain-consensus"};
+  const std::filesystem::path dir_ = tmp_.path();
   std::vector<std::unique_ptr<Host>> hosts_;
-  std::filesystem::path dir_;
   TimeUs now_ = kT0;
 };
 

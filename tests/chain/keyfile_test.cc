@@ -1,7 +1,6 @@
 #include "chain/crypto/keyfile.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "temp_dir.h"
 
 using mchain::as_bytes;
 using mchain::crypto::PrivateKey;
@@ -22,15 +23,8 @@ namespace {
 
 class KeyFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "mchain-keyfile-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  mchain::testing::TempDir tmp_{"mchain-keyfile"};
+  const fs::path dir_ = tmp_.path();
 
   static mode_t mode_of(const fs::path& path) {
     struct stat st {};
@@ -48,8 +42,6 @@ class KeyFile : public ::testing::Test {
     EXPECT_TRUE(key.has_value());
     return std::move(*key);
   }
-
-  fs::path dir_;
 };
 
 // Restores the process umask at scope exit.
@@ -141,8 +133,7 @@ TEST_F(KeyFile, MissingFile) {
   auto priv = crypto::read_private_key_file(path);
   ASSERT_FALSE(priv.has_value());
   EXPECT_NE(priv.error().message.find(path.string()), std::string::npos);
-  EXPECT_NE(priv.error().message.find("does not exist"), std::string::npos)
-      << priv.error().message;
+  EXPECT_NE(priv.error().message.find("does not exist"), std::string::npos) << priv.error().message;
   auto pub = crypto::read_public_key_file(path);
   ASSERT_FALSE(pub.has_value());
   EXPECT_NE(pub.error().message.find("does not exist"), std::string::npos);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "temp_dir.h"
 #include "test_world.h"
 
 namespace mchain {
@@ -18,10 +19,6 @@ using namespace std::chrono_literals;
 class Service : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::path(::testing::TempDir()) / "mchain-service.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     store_ = must(Store::open(dir_ / "chain"));
     t0_ = now_us() - 1'000'000;
     ASSERT_TRUE(store_->add_genesis_node("node-1", node_key_.public_key(), t0_));
@@ -38,7 +35,6 @@ class Service : public ::testing::Test {
   void TearDown() override {
     service_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // Waits for a future with a generous bound, so that a bug fails the test instead of
@@ -52,7 +48,8 @@ class Service : public ::testing::Test {
 
   testing::World w_;
   crypto::PrivateKey node_key_ = testing::make_key();
-  std::filesystem::path dir_;
+  testing::TempDir tmp_{"mchain-service"};
+  const std::filesystem::path dir_ = tmp_.path();
   std::unique_ptr<Store> store_;
   LocalTransport transport_;
   std::unique_ptr<NodeService> service_;

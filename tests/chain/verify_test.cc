@@ -10,6 +10,7 @@
 
 #include "store_tamper.h"
 #include "store_test_util.h"
+#include "temp_dir.h"
 #include "test_world.h"
 
 namespace mchain {
@@ -22,17 +23,11 @@ using testing::must;
 class VerifyChain : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "verify_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     reopen();
     ASSERT_TRUE(store_->add_genesis_node("node-1", w.node1.public_key(), kT0));
     ASSERT_TRUE(store_->add_genesis_node("node-2", w.node2.public_key(), kT0));
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
   void reopen() {
     store_.reset();
@@ -79,7 +74,8 @@ class VerifyChain : public ::testing::Test {
   ChainReport verify() { return must(verify_chain(*store_)); }
 
   testing::World w;
-  fs::path dir_;
+  testing::TempDir tmp_{"verify_test"};
+  const fs::path dir_ = tmp_.path();
   std::unique_ptr<Store> store_;
   std::vector<Hash256> blocks_;
   std::uint64_t round_ = 0;
