@@ -58,5 +58,6 @@ void print_report(const nlohmann::ordered_json& report, bool json);
 // ---- subcommands (one file each)
 extern const Subcommand kValidateCommand;
 extern const Subcommand kPowCommand;
+extern const Subcommand kBuildCommand;
 
 }  // namespace mchain::bench

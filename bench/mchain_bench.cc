@@ -18,6 +18,7 @@ namespace {
 constexpr const Subcommand* kSubcommands[] = {
     &kValidateCommand,
     &kPowCommand,
+    &kBuildCommand,
 };
 
 constexpr int kExitUsage = 2;
