@@ -137,7 +137,10 @@ void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
     return;
   }
   if (current_) return;  // one proposal per round; a second one is not marked
-  if (auto bad = check_proposal(proposal.block)) {
+  // This node's own proposal was checked package by package when it was built, against the
+  // same view: checking it again would only repeat every signature verification.
+  const bool own = proposed_ && c.leader == config_.node;
+  if (auto bad = own ? std::nullopt : check_proposal(proposal.block)) {
     auto accusation = Accusation::make(config_.node, proposal.block, bad->first,
                                        bad->second.verdict, *config_.key);
     if (accusation) send(*std::move(accusation), now);

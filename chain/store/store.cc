@@ -48,6 +48,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 
 #include "chain/crypto/hash.h"
 #include "chain/encoding/fields.h"
@@ -377,8 +378,25 @@ struct Store::Impl {
                                           TimeUs t) const {
     auto entry = in_force(kind, subject, t, nullptr);
     if (!entry) return std::nullopt;
-    return decode_key(entry->second);
+    return cached_key(entry->second);
   }
+
+  // Decoding a stored key validates the point (a P-256 decompression): as costly as a third
+  // of a signature check. A cluster has few keys, and every package looks up three, so the
+  // decoded ones are kept, by their stored bytes.
+  std::optional<crypto::PublicKey> cached_key(const std::string& stored) const {
+    if (stored.empty()) return std::nullopt;
+    std::lock_guard lock(key_cache_mutex);
+    if (auto it = key_cache.find(stored); it != key_cache.end()) return it->second;
+    auto key = decode_key(stored);
+    if (key_cache.size() >= kKeyCacheEntries) key_cache.clear();
+    key_cache.emplace(stored, *key);
+    return key;
+  }
+
+  static constexpr std::size_t kKeyCacheEntries = 4096;
+  mutable std::mutex key_cache_mutex;
+  mutable std::unordered_map<std::string, crypto::PublicKey> key_cache;
 
   Status add_genesis_node(const std::string& node, const crypto::PublicKey& key, TimeUs since);
   Status confirm(const SemiFinishedBlock& block);
@@ -881,7 +899,7 @@ std::optional<VmAt> Store::vm_at(const Uuid& vm, TimeUs t) const {
     auto snapshot = impl_->snapshot();
     auto key = impl_->in_force(Kind::vm_key, subject, t, snapshot.get());
     if (!key) return std::nullopt;
-    auto public_key = decode_key(key->second);
+    auto public_key = impl_->cached_key(key->second);
     if (!public_key) return std::nullopt;
     VmAt at{*std::move(public_key), {}, std::nullopt, std::nullopt};
     if (auto owner = impl_->in_force(Kind::vm_owner, subject, t, snapshot.get())) {
