@@ -1,15 +1,17 @@
 // Shared pieces of mchain-bench: the subcommand table entry, argument parsing and reporting.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
+#include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "chain/error.h"
 
 namespace mchain::bench {
 
@@ -48,6 +50,24 @@ class ArgCursor {
   std::string_view flag_;
   std::optional<std::string_view> inline_value_;
 };
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A failure in a benchmark's setup or pipeline is a bug in the chain code or the fixture:
+// stop the run loudly (main reports it and exits 1).
+template <class T>
+T need(Result<T> result, std::string_view what) {
+  if (!result) throw std::runtime_error(std::string(what) + ": " + result.error().message);
+  return *std::move(result);
+}
+
+inline void need(const Status& status, std::string_view what) {
+  if (!status) throw std::runtime_error(std::string(what) + ": " + status.error().message);
+}
 
 // Median of a non-empty sample (the mean of the middle two for an even count).
 double median(std::vector<double> sample);

@@ -27,7 +27,6 @@ namespace mchain::bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 constexpr std::string_view kUsage =
@@ -106,21 +105,6 @@ Options parse_options(std::span<const std::string_view> args) {
   if (o.blocks == 0) throw UsageError("--blocks is required");
   if (o.diff == 0) throw UsageError("--diff is required");
   return o;
-}
-
-// Setup and pipeline failures are bugs in the chain code or the fixture: stop loudly.
-template <class T>
-T need(Result<T> result, std::string_view what) {
-  if (!result) throw std::runtime_error(std::string(what) + ": " + result.error().message);
-  return *std::move(result);
-}
-
-void need(const Status& status, std::string_view what) {
-  if (!status) throw std::runtime_error(std::string(what) + ": " + status.error().message);
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // Adds the time from construction to destruction to `total`.

@@ -1,7 +1,5 @@
 // mchain-bench: the project's one benchmark driver. Each subcommand is one entry in
 // kSubcommands and prints one report, as JSON with --json.
-#include "bench/bench.h"
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -9,6 +7,8 @@
 #include <exception>
 #include <iostream>
 #include <vector>
+
+#include "bench/bench.h"
 
 namespace mchain::bench {
 

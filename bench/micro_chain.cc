@@ -1,11 +1,11 @@
 // Micro benchmarks (Google Benchmark) of the primitives a package's validation is made of.
 // Run: ./build/default/bench/mchain-micro [--benchmark_filter=REGEX]
+#include <benchmark/benchmark.h>
+
 #include "chain/crypto/aead.h"
 #include "chain/crypto/hash.h"
 #include "chain/crypto/sign.h"
 #include "chain/package/records.h"
-
-#include <benchmark/benchmark.h>
 
 namespace {
 

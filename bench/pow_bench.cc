@@ -1,11 +1,5 @@
 // mchain-bench pow: proof-of-work hash rate against the raw SHA-256 compression rate of one
 // core (goal: per core, at least 70% of it), and optionally real blocks mined at a difficulty.
-#include "bench/bench.h"
-
-#include "chain/crypto/hash.h"
-#include "chain/pow/pow.h"
-#include "chain/pow/sha256_compress.h"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,11 +8,14 @@
 #include <limits>
 #include <thread>
 
+#include "bench/bench.h"
+#include "chain/crypto/hash.h"
+#include "chain/pow/pow.h"
+#include "chain/pow/sha256_compress.h"
+
 namespace mchain::bench {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kUsage =
     "usage: mchain-bench pow --seconds S [--threads T] [--diff D] [--portable] [--json]\n"
@@ -91,10 +88,6 @@ pow::HeaderBytes make_header(unsigned diff, std::uint64_t height, TimeUs timesta
   put_be64(h, kTimestampOffset, timestamp);
   crypto::random_bytes(std::span(h).subspan(kHashesOffset, 96));
   return h;
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // SHA-256 compressions per second on this thread through OpenSSL: a large buffer hashed
@@ -214,7 +207,7 @@ int run_pow(std::span<const std::string_view> args) {
 
 }  // namespace
 
-const Subcommand kPowCommand{"pow", "proof-of-work hash rate against raw SHA-256 per core",
-                             kUsage, run_pow};
+const Subcommand kPowCommand{"pow", "proof-of-work hash rate against raw SHA-256 per core", kUsage,
+                             run_pow};
 
 }  // namespace mchain::bench

@@ -1,7 +1,12 @@
 // mchain-bench validate: package validation throughput against the raw cost of the three
 // signature checks a package needs (SPEC goal: per core, at least 80% of raw P-256 / 3).
-#include "bench/bench.h"
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
 
+#include "bench/bench.h"
 #include "chain/crypto/aead.h"
 #include "chain/crypto/hash.h"
 #include "chain/crypto/sign.h"
@@ -9,17 +14,9 @@
 #include "chain/package/validate.h"
 #include "chain/package/view.h"
 
-#include <algorithm>
-#include <chrono>
-#include <iostream>
-#include <stdexcept>
-#include <thread>
-
 namespace mchain::bench {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kUsage =
     "usage: mchain-bench validate --packages N --size BYTES [--threads T] [--repeat R]\n"
@@ -77,17 +74,6 @@ Options parse_options(std::span<const std::string_view> args) {
   return o;
 }
 
-// Setup failures are bugs in the chain code or the fixture: stop loudly.
-template <class T>
-T need(Result<T> result, std::string_view what) {
-  if (!result) throw std::runtime_error(std::string(what) + ": " + result.error().message);
-  return *std::move(result);
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // A cluster of one node, one user and one running VM under policy v1, and N encoded data
 // packages of that VM, each valid against the view.
 struct Fixture {
@@ -143,8 +129,8 @@ Fixture make_fixture(crypto::SigAlg alg) {
         make_binding_package(f.origin(f.t0 - 1), PolicyRef{}, BindingEvent::started,
                              f.vm_key.public_key(), f.signers()),
         "binding");
-  PolicyRecord policy{f.vm, 1, AbeScheme::kp_abe_gpsw, {"tenant:alice", "tier:gold"},
-                      "tenant:alice and tier:gold"};
+  PolicyRecord policy{
+      f.vm, 1, AbeScheme::kp_abe_gpsw, {"tenant:alice", "tier:gold"}, "tenant:alice and tier:gold"};
   f.policy = policy.ref();
   admit(f.view, make_policy_package(f.origin(f.t0), policy, f.signers()), "policy");
   return f;
@@ -302,8 +288,8 @@ int run_validate(std::span<const std::string_view> args) {
   print_report(report, o.json);
 
   if (failures != 0) {
-    std::cerr << "mchain-bench validate: " << failures << " validation failures; first: "
-              << first_failure << '\n';
+    std::cerr << "mchain-bench validate: " << failures
+              << " validation failures; first: " << first_failure << '\n';
     return 1;
   }
   return 0;
@@ -312,7 +298,6 @@ int run_validate(std::span<const std::string_view> args) {
 }  // namespace
 
 const Subcommand kValidateCommand{
-    "validate", "time validate_encoded() over N data packages on T threads", kUsage,
-    run_validate};
+    "validate", "time validate_encoded() over N data packages on T threads", kUsage, run_validate};
 
 }  // namespace mchain::bench
