@@ -71,8 +71,11 @@ std::string_view to_string(AbeScheme scheme) {
 
 Bytes PolicyRecord::encode() const {
   cbor::Writer w;
-  w.array(6).uint(kRecordVersion).bytes(vm.bytes).uint(version).uint(
-      static_cast<std::uint64_t>(scheme));
+  w.array(6)
+      .uint(kRecordVersion)
+      .bytes(vm.bytes)
+      .uint(version)
+      .uint(static_cast<std::uint64_t>(scheme));
   w.array(attributes.size());
   for (const auto& attribute : attributes) w.text(attribute);
   w.text(expression);
@@ -116,8 +119,12 @@ std::string_view to_string(BindingEvent event) {
 
 Bytes BindingRecord::encode() const {
   cbor::Writer w;
-  w.array(6).uint(kRecordVersion).bytes(vm.bytes).text(user).text(node).uint(
-      static_cast<std::uint64_t>(event));
+  w.array(6)
+      .uint(kRecordVersion)
+      .bytes(vm.bytes)
+      .text(user)
+      .text(node)
+      .uint(static_cast<std::uint64_t>(event));
   cbor::write_public_key(w, vm_key);
   return w.take();
 }
@@ -140,8 +147,13 @@ Result<BindingRecord> BindingRecord::decode(ByteView encoded) {
 
 Bytes KeyLinkRecord::encode() const {
   cbor::Writer w;
-  w.array(6).uint(kRecordVersion).bytes(vm.bytes).uint(from_version).uint(to_version).bytes(
-      nonce).bytes(wrapped_key);
+  w.array(6)
+      .uint(kRecordVersion)
+      .bytes(vm.bytes)
+      .uint(from_version)
+      .uint(to_version)
+      .bytes(nonce)
+      .bytes(wrapped_key);
   return w.take();
 }
 
@@ -154,20 +166,20 @@ Result<KeyLinkRecord> KeyLinkRecord::decode(ByteView encoded) {
     k.from_version = r.uint("key_link.from_version");
     k.to_version = r.uint("key_link.to_version");
     k.nonce = r.fixed_bytes<crypto::kAeadNonceSize>("key_link.nonce");
-    ByteView wrapped = r.bytes_exact("key_link.wrapped_key",
-                                     crypto::kAeadKeySize + crypto::kAeadTagSize);
+    ByteView wrapped =
+        r.bytes_exact("key_link.wrapped_key", crypto::kAeadKeySize + crypto::kAeadTagSize);
     k.wrapped_key.assign(wrapped.begin(), wrapped.end());
     return k;
   });
 }
 
-Result<crypto::AeadKey> unwrap_key_link(const KeyLinkRecord& link,
-                                        const crypto::AeadKey& new_key) {
-  auto plain = crypto::aes256gcm_open(
-      new_key, link.nonce, key_link_aad(link.vm, link.from_version, link.to_version),
-      link.wrapped_key);
-  if (!plain) return fail("key link " + std::to_string(link.from_version) + " -> " +
-                          std::to_string(link.to_version) + ": " + plain.error().message);
+Result<crypto::AeadKey> unwrap_key_link(const KeyLinkRecord& link, const crypto::AeadKey& new_key) {
+  auto plain = crypto::aes256gcm_open(new_key, link.nonce,
+                                      key_link_aad(link.vm, link.from_version, link.to_version),
+                                      link.wrapped_key);
+  if (!plain)
+    return fail("key link " + std::to_string(link.from_version) + " -> " +
+                std::to_string(link.to_version) + ": " + plain.error().message);
   if (plain->size() != crypto::kAeadKeySize) return fail("key link: wrapped key has wrong size");
   crypto::AeadKey old_key;
   std::copy(plain->begin(), plain->end(), old_key.begin());
@@ -202,6 +214,16 @@ Result<MembershipRecord> MembershipRecord::decode(ByteView encoded) {
     std::string subject = cbor::read_id(r, "membership.subject");
     return MembershipRecord{action, std::move(subject), cbor::read_public_key(r, "membership.key")};
   });
+}
+
+bool role_signs(Role role, PackageType type, std::optional<MembershipAction> action) {
+  if (type != PackageType::membership) return true;
+  switch (role) {
+    case Role::node: return true;
+    case Role::user: return action == MembershipAction::register_user;
+    case Role::vm: return false;
+  }
+  return false;
 }
 
 // ---- builders
@@ -262,8 +284,7 @@ Result<Package> make_key_link_package(const PackageOrigin& origin, const PolicyR
   return Package::sign(std::move(p), signers);
 }
 
-Result<Package> make_membership_package(const PackageOrigin& origin,
-                                        const MembershipRecord& record,
+Result<Package> make_membership_package(const PackageOrigin& origin, const MembershipRecord& record,
                                         const PackageSigners& signers) {
   UnsignedPackage p = unsigned_package(PackageType::membership, origin, PolicyRef{});
   p.body = record.encode();

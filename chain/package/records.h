@@ -2,10 +2,10 @@
 // Every record is a canonical CBOR array starting with its format version.
 #pragma once
 
+#include <vector>
+
 #include "chain/crypto/aead.h"
 #include "chain/package/package.h"
-
-#include <vector>
 
 namespace mchain {
 
@@ -94,6 +94,11 @@ struct MembershipRecord {
   static Result<MembershipRecord> decode(ByteView encoded);
 };
 
+// Which roles sign a package: all three, except that a membership package is signed by the
+// issuing node, plus by the user's own key when a user registers (proof of possession).
+// `action` is the membership record's, for membership packages.
+bool role_signs(Role role, PackageType type, std::optional<MembershipAction> action);
+
 // ---- builders. Each fills the header's type and policy fields consistently with the body.
 struct PackageOrigin {
   Uuid vm;
@@ -119,8 +124,7 @@ Result<Package> make_key_link_package(const PackageOrigin& origin, const PolicyR
                                       const PackageSigners& signers);
 // Recovers K(from) from a key-link package with K(to).
 Result<crypto::AeadKey> unwrap_key_link(const KeyLinkRecord& link, const crypto::AeadKey& new_key);
-Result<Package> make_membership_package(const PackageOrigin& origin,
-                                        const MembershipRecord& record,
+Result<Package> make_membership_package(const PackageOrigin& origin, const MembershipRecord& record,
                                         const PackageSigners& signers);
 
 }  // namespace mchain

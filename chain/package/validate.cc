@@ -11,19 +11,6 @@ ValidationResult reject(Verdict verdict, std::string detail) {
   return {verdict, std::move(detail)};
 }
 
-// Which signatures a package type carries. Membership packages are signed by the issuing
-// node, plus the user's own key when a user registers (proof of possession).
-struct SignatureRule {
-  bool vm, user, node;
-};
-
-SignatureRule signature_rule(const PackageHeader& h, const MembershipRecord* member) {
-  if (h.type == PackageType::membership) {
-    return {false, member->action == MembershipAction::register_user, true};
-  }
-  return {true, true, true};
-}
-
 // The package's body, decoded once and checked against its header.
 struct Body {
   std::optional<PolicyRecord> policy;
@@ -152,11 +139,11 @@ ValidationResult validate(const Package& package, const View& view,
   if (h.type != PackageType::membership && (h.vm.is_nil() || h.user.empty())) {
     return reject(Verdict::malformed, "package.header: VM and user are required");
   }
-  const SignatureRule rule = signature_rule(h, body.membership ? &*body.membership : nullptr);
-  const bool wanted[] = {rule.vm, rule.user, rule.node};
+  const std::optional<MembershipAction> action =
+      body.membership ? std::optional(body.membership->action) : std::nullopt;
   for (Role role : {Role::vm, Role::user, Role::node}) {
     bool present = package.signature(role).has_value();
-    if (present != wanted[static_cast<std::size_t>(role)]) {
+    if (present != role_signs(role, h.type, action)) {
       return reject(Verdict::malformed, std::string(present ? "unexpected " : "missing ") +
                                             std::string(to_string(role)) + " signature on a " +
                                             std::string(to_string(h.type)) + " package");
@@ -187,7 +174,7 @@ ValidationResult validate(const Package& package, const View& view,
   }
   std::optional<crypto::PublicKey> user_key;
   if (body.membership) {
-    if (rule.user) user_key = body.membership->key;
+    if (role_signs(Role::user, h.type, action)) user_key = body.membership->key;
   } else {
     user_key = view.user_key(h.user, t);
     if (!user_key) {

@@ -19,6 +19,9 @@ Result<std::optional<crypto::PublicKey>> key_for(const Package& package, Role ro
                                                  const BindingRecord* binding, const View& view) {
   const PackageHeader& h = package.header();
   const TimeUs t = h.timestamp;
+  if (!role_signs(role, h.type, member ? std::optional(member->action) : std::nullopt)) {
+    return std::nullopt;
+  }
   switch (role) {
     case Role::node: {
       // A node's own add/rejoin/remove replaces its key from t on; it signed with the old one.
@@ -30,17 +33,12 @@ Result<std::optional<crypto::PublicKey>> key_for(const Package& package, Role ro
       return key;
     }
     case Role::user: {
-      if (member) {
-        // Only a registration carries the user's signature: its proof of possession.
-        if (member->action != MembershipAction::register_user) return std::nullopt;
-        return std::optional(member->key);
-      }
+      if (member) return std::optional(member->key);  // a registration's proof of possession
       auto key = view.user_key(h.user, t);
       if (!key) return fail("user '" + h.user + "' is not registered at " + format_time(t));
       return key;
     }
     case Role::vm: {
-      if (member) return std::nullopt;
       // Validation requires a binding's key to be the VM's registered one, or registers it
       // (first sight), so the body's key is the one in force; an `undefined` binding has
       // already removed it from the view at t.
@@ -82,16 +80,6 @@ Status verify_package_signatures(const Package& package, const View& view) {
                   format_time(h.timestamp));
     }
   }
-  return {};
-}
-
-// Everything about a semi-finished block that the chain alone can re-check, and how many
-// packages passed.
-Status check_semi(const SemiFinishedBlock& semi, const View& view, std::uint64_t& packages) {
-  if (auto signed_ok = verify_semi_finished_signatures(semi, view); !signed_ok) {
-    return signed_ok;
-  }
-  packages += semi.candidate.packages.size();
   return {};
 }
 
@@ -158,8 +146,10 @@ Result<ChainReport> verify_chain(const Store& store) {
       problems.emplace(hash, "semi-finished block names " + short_hex(semi->candidate.previous) +
                                  " as previous, but " + short_hex(previous) +
                                  " was confirmed before it");
-    } else if (auto signed_ok = check_semi(*semi, store, report.packages_checked); !signed_ok) {
+    } else if (auto signed_ok = verify_semi_finished_signatures(*semi, store); !signed_ok) {
       problems.emplace(hash, signed_ok.error().message);
+    } else {
+      report.packages_checked += semi->candidate.packages.size();
     }
     previous = hash;
   }
