@@ -147,6 +147,7 @@ void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
     return;
   }
   current_ = proposal.block;
+  current_hash_ = hash;
   auto signature = config_.key->sign(valid_mark_signing_message(hash));
   if (!signature) return;
   send(Mark{hash, ValidMark{config_.node, *std::move(signature)}}, now);
@@ -161,7 +162,7 @@ void ConsensusNode::on_mark(const Mark& mark) {
 
 void ConsensusNode::confirm_current() {
   if (!current_) return;
-  const Hash256 hash = current_->candidate.hash();
+  const Hash256& hash = current_hash_;
   auto marks = pending_marks_.find(hash);
   if (marks == pending_marks_.end()) return;
   // Every node of the valid pool, each mark checked against the node's key.

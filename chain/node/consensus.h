@@ -86,7 +86,8 @@ class ConsensusNode {
   Hash256 last_{};                            // L: the last semi-finished block confirmed here
   std::uint64_t attempt_ = 0;                 // k
   std::optional<SemiFinishedBlock> current_;  // the proposal of this round being marked
-  bool proposed_ = false;                     // this node proposed in this round
+  Hash256 current_hash_{};  // its candidate hash, computed once: every mark is checked against it
+  bool proposed_ = false;   // this node proposed in this round
   // Marks by candidate hash, kept until the proposal they mark is here and complete.
   std::map<Hash256, std::map<std::string, ValidMark>> pending_marks_;
   std::vector<Package> taken_;  // what this node proposed, returned on failure
