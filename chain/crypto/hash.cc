@@ -83,44 +83,52 @@ Hash256 hmac_sha256(ByteView key, ByteView data) { return hmac<32>(0, key, data)
 
 Hash512 hmac_sha512(ByteView key, ByteView data) { return hmac<64>(1, key, data); }
 
-struct Sha256::Impl {
-  detail::MdCtxPtr ctx;
+namespace detail {
 
-  Impl() : ctx(EVP_MD_CTX_new()) {
+struct DigestState {
+  MdCtxPtr ctx;
+  const EVP_MD* md;
+
+  explicit DigestState(const EVP_MD* digest) : ctx(EVP_MD_CTX_new()), md(digest) {
     if (!ctx) fatal("EVP_MD_CTX_new");
     reset();
   }
   void reset() {
-    if (EVP_DigestInit_ex2(ctx.get(), detail::sha256_md(), nullptr) != 1) {
-      fatal("EVP_DigestInit_ex2");
-    }
+    if (EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1) fatal("EVP_DigestInit_ex2");
   }
 };
 
-Sha256::Sha256() : impl_(detail::or_abort("Sha256", [] { return std::make_unique<Impl>(); })) {}
-Sha256::~Sha256() = default;
-Sha256::Sha256(Sha256&&) noexcept = default;
-Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+namespace {
+std::unique_ptr<DigestState> new_state(int which) {
+  return or_abort("digest", [which] {
+    return std::make_unique<DigestState>(which == 0 ? sha256_md() : sha512_md());
+  });
+}
+}  // namespace
 
-Sha256& Sha256::update(ByteView data) {
+IncrementalDigest::IncrementalDigest(int which) : which_(which), state_(new_state(which)) {}
+IncrementalDigest::~IncrementalDigest() = default;
+IncrementalDigest::IncrementalDigest(IncrementalDigest&&) noexcept = default;
+IncrementalDigest& IncrementalDigest::operator=(IncrementalDigest&&) noexcept = default;
+
+void IncrementalDigest::update(ByteView data) {
   // A moved-from hasher starts over rather than dereferencing null.
-  if (!impl_) impl_ = detail::or_abort("Sha256", [] { return std::make_unique<Impl>(); });
-  if (EVP_DigestUpdate(impl_->ctx.get(), data.data(), data.size()) != 1) {
+  if (!state_) state_ = new_state(which_);
+  if (EVP_DigestUpdate(state_->ctx.get(), data.data(), data.size()) != 1) {
     fatal("EVP_DigestUpdate");
   }
-  return *this;
 }
 
-Hash256 Sha256::finish() {
-  if (!impl_) return sha256({});
-  Hash256 out;
+void IncrementalDigest::finish(std::span<std::uint8_t> out) {
+  if (!state_) state_ = new_state(which_);
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(impl_->ctx.get(), out.data(), &len) != 1 || len != out.size()) {
+  if (EVP_DigestFinal_ex(state_->ctx.get(), out.data(), &len) != 1 || len != out.size()) {
     fatal("EVP_DigestFinal_ex");
   }
-  impl_->reset();
-  return out;
+  state_->reset();
 }
+
+}  // namespace detail
 
 void random_bytes(std::span<std::uint8_t> out) {
   // RAND_bytes takes an int length.

@@ -12,21 +12,57 @@ Hash512 sha512(ByteView data);
 Hash256 hmac_sha256(ByteView key, ByteView data);
 Hash512 hmac_sha512(ByteView key, ByteView data);
 
-// Incremental SHA-256, for hashing data that arrives in pieces.
-class Sha256 {
+namespace detail {
+struct DigestState;
+// Owns one EVP digest context; Sha256 and Sha512 are thin typed fronts.
+class IncrementalDigest {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(Sha256&&) noexcept;
-  Sha256& operator=(Sha256&&) noexcept;
+  explicit IncrementalDigest(int which);
+  ~IncrementalDigest();
+  IncrementalDigest(IncrementalDigest&&) noexcept;
+  IncrementalDigest& operator=(IncrementalDigest&&) noexcept;
 
-  Sha256& update(ByteView data);
-  // Returns the digest; the object can be reused after finish().
-  Hash256 finish();
+  void update(ByteView data);
+  void finish(std::span<std::uint8_t> out);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  int which_;
+  std::unique_ptr<DigestState> state_;
+};
+}  // namespace detail
+
+// Incremental SHA-256 / SHA-512, for hashing data that arrives in pieces. finish() returns
+// the digest and leaves the object ready for a new message.
+class Sha256 {
+ public:
+  Sha256& update(ByteView data) {
+    digest_.update(data);
+    return *this;
+  }
+  Hash256 finish() {
+    Hash256 out;
+    digest_.finish(out);
+    return out;
+  }
+
+ private:
+  detail::IncrementalDigest digest_{0};
+};
+
+class Sha512 {
+ public:
+  Sha512& update(ByteView data) {
+    digest_.update(data);
+    return *this;
+  }
+  Hash512 finish() {
+    Hash512 out;
+    digest_.finish(out);
+    return out;
+  }
+
+ private:
+  detail::IncrementalDigest digest_{1};
 };
 
 // Fills `out` from OpenSSL's CSPRNG. A failing CSPRNG is unrecoverable: aborts.

@@ -101,6 +101,22 @@ TEST(Sha256Incremental, MillionAInPieces) {
   EXPECT_EQ(to_hex(h.finish()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+TEST(Sha512Incremental, MillionAInPiecesAndReuse) {
+  crypto::Sha512 h;
+  const std::string chunk(1009, 'a');  // not a divisor of the 128-byte block
+  std::size_t left = 1'000'000;
+  while (left > 0) {
+    std::size_t n = std::min(left, chunk.size());
+    h.update(as_bytes(std::string_view(chunk).substr(0, n)));
+    left -= n;
+  }
+  EXPECT_EQ(to_hex(h.finish()),
+            "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb"
+            "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b");
+  h.update(as_bytes(kAbc));
+  EXPECT_EQ(h.finish(), crypto::sha512(as_bytes(kAbc)));
+}
+
 TEST(Sha256Incremental, ReusableAfterFinishAndMovable) {
   crypto::Sha256 h;
   h.update(as_bytes(kAbc));
