@@ -26,6 +26,10 @@ std::string to_hex(ByteView bytes);
 // Lower- or upper-case hex, even length; nullopt on anything else.
 std::optional<Bytes> from_hex(std::string_view hex);
 
+// RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
+bool valid_utf8(ByteView s);
+inline bool valid_utf8(std::string_view s) { return valid_utf8(as_bytes(s)); }
+
 // User and node ids: 1–64 characters of [A-Za-z0-9._:@-].
 inline constexpr std::size_t kMaxIdLength = 64;
 bool valid_id(std::string_view id);

@@ -1,6 +1,7 @@
 #include "chain/crypto/keyfile.h"
 
 #include "chain/crypto/hash.h"
+#include "chain/file_io.h"
 
 #include <openssl/crypto.h>
 
@@ -36,21 +37,6 @@ std::string octal_mode(mode_t mode) {
   return buf;
 }
 
-// Closes on destruction unless released; errors on close are reported separately.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // A string whose bytes are wiped when it goes away (PEM text of a private key).
 struct WipedString {
@@ -66,69 +52,6 @@ struct WipedString {
     if (!value.empty()) OPENSSL_cleanse(value.data(), value.size());
   }
 };
-
-Status write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno_text(errno));
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
-// Writes `content` to `path` with exactly `mode`: a temporary file in the same directory is
-// written and fsynced, renamed over `path`, and the directory is fsynced so the rename itself
-// survives a crash. Readers see either the old file or the complete new one.
-Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode,
-                             std::string_view what) {
-  auto failure = [&](const std::string& detail) {
-    return fail("cannot write " + std::string(what) + " file " + quoted(path) + ": " + detail);
-  };
-  if (path.filename().empty()) return failure("path names a directory");
-  fs::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-
-  fs::path temp;
-  int raw_fd = -1;
-  for (int attempt = 0; attempt < 16 && raw_fd < 0; ++attempt) {
-    std::array<std::uint8_t, 8> suffix;
-    random_bytes(suffix);
-    temp = dir / ("." + path.filename().string() + ".tmp-" + to_hex(suffix));
-    raw_fd = ::open(temp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
-    if (raw_fd < 0 && errno != EEXIST) {
-      return failure("creating temporary file " + quoted(temp) + ": " + errno_text(errno));
-    }
-  }
-  if (raw_fd < 0) return failure("could not create a unique temporary file");
-  Fd fd(raw_fd);
-
-  // Until the rename succeeds the temporary file is ours to remove.
-  struct TempGuard {
-    const fs::path* path;
-    ~TempGuard() {
-      if (path != nullptr) ::unlink(path->c_str());
-    }
-  } guard{&temp};
-
-  // open() applied the umask; set the mode exactly (public keys must stay world-readable).
-  if (::fchmod(fd.get(), mode) != 0) return failure("fchmod: " + errno_text(errno));
-  if (auto written = write_all(fd.get(), content); !written) {
-    return failure("write: " + written.error().message);
-  }
-  if (::fsync(fd.get()) != 0) return failure("fsync: " + errno_text(errno));
-  if (::close(fd.release()) != 0) return failure("close: " + errno_text(errno));
-  if (::rename(temp.c_str(), path.c_str()) != 0) return failure("rename: " + errno_text(errno));
-  guard.path = nullptr;
-
-  Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() < 0 || ::fsync(dir_fd.get()) != 0) {
-    return failure("fsync of directory " + quoted(dir) + ": " + errno_text(errno));
-  }
-  return {};
-}
 
 // Reads a small regular file. For private keys, refuses files the group or others can access.
 Result<WipedString> read_key_file(const fs::path& path, bool is_private) {

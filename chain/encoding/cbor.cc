@@ -26,42 +26,6 @@ const char* major_name(std::uint8_t major) {
   }
 }
 
-// RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(ByteView s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::uint8_t c = s[i];
-    std::size_t extra;
-    std::uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      extra = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      extra = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    static constexpr std::uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 }  // namespace
 
 void Writer::head(std::uint8_t major, std::uint64_t value) {
