@@ -23,6 +23,18 @@ if(NOT MCHAIN_SNAPPY_LIBRARY)
   message(FATAL_ERROR "snappy not found: apt-get install libsnappy-dev")
 endif()
 
+# pkg-config modules, as one imported target PkgConfig::<prefix>.
+macro(mchain_require_pkg_config prefix debian_package)
+  pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${ARGN})
+  if(NOT ${prefix}_FOUND)
+    string(REPLACE ";" ", " _mchain_modules "${ARGN}")
+    message(FATAL_ERROR "${_mchain_modules} not found: apt-get install ${debian_package}")
+  endif()
+endmacro()
+
+# The guest-agent transport of measure/ (virDomainQemuAgentCommand lives in libvirt-qemu).
+mchain_require_pkg_config(LIBVIRT libvirt-dev libvirt libvirt-qemu)
+
 if(MCHAIN_BUILD_TESTS)
   mchain_require_package(GTest libgtest-dev)
 endif()

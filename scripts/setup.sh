@@ -13,6 +13,8 @@ packages=(
   nlohmann-json3-dev                # JSON output of the CLI and the benchmarks
   libleveldb-dev libsnappy-dev      # the chain store (leveldb's CMake config links snappy)
   libgtest-dev libgmock-dev         # tests
+  libvirt-dev                       # guest-agent commands through libvirt (libvirt, libvirt-qemu)
+  qemu-guest-agent                  # tests run a real qemu-ga on the host as the guest agent
   libbenchmark-dev                  # bench/
 )
 if [[ "$preset" == fuzz ]]; then
