@@ -1,6 +1,7 @@
 #include "measure/file_measure.h"
 
 #include "chain/crypto/hash.h"
+#include "chain/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,21 +20,13 @@ std::string errno_text(const std::filesystem::path& path, std::string_view what)
   return std::string(what) + " " + path.string() + ": " + std::strerror(errno);
 }
 
-// Closes the descriptor on every path out of hash_file.
-struct FileDescriptor {
-  int fd;
-  ~FileDescriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 Result<Hash256> hash_file(const std::filesystem::path& path) {
-  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
-  if (file.fd < 0) return fail(errno_text(path, "cannot open"));
+  Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!file) return fail(errno_text(path, "cannot open"));
   crypto::Sha256 hash;
   std::array<std::uint8_t, 1 << 16> buffer;
   for (;;) {
-    ssize_t n = ::read(file.fd, buffer.data(), buffer.size());
+    ssize_t n = ::read(file.get(), buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(errno_text(path, "cannot read"));
     if (n == 0) break;
