@@ -10,6 +10,7 @@
 
 #include "agent/chain_commands.h"
 #include "agent/demo.h"
+#include "agent/measure_command.h"
 #include "agent/version.h"
 #include "chain/crypto/keyfile.h"
 #include "chain/package/records.h"
@@ -46,7 +47,19 @@ On a local chain store (--store DIR, default /var/lib/mchain/chain; read-only):
       The VM's confirmed packages in time order, each with the block that holds it and a
       Merkle inclusion proof (verified before printing). T: microseconds or ISO 8601 UTC.
 
-Cluster commands (status, vms, measure, verify, policy, ...) arrive with the daemon; see the
+Measuring a guest directly through its qemu-guest-agent (no daemon needed):
+  measure (--qga-socket PATH | --domain DOM [--connect URI]) --policy FILE
+          [--baseline FILE [--update-baseline]] [--collector auto|bulk|content]
+          [--vm NAME] [--timeout SECONDS] [--report-out FILE] [--summary] [--json]
+      Measure the files POLICY names inside the guest and print a Tripwire-style report
+      (detailed unless --summary; JSON with --json). BASELINE is compared against when it
+      exists and recorded from this run when it does not; --update-baseline replaces it
+      after a successful run. --report-out writes the report's canonical CBOR (the data
+      that goes into a package). The collector is chosen from what the guest allows
+      unless given. Exit status: 0 nothing changed, else the sum of 1 added, 2 removed,
+      4 changed, 8 error (including bad arguments).
+
+Cluster commands (status, vms, verify, policy, ...) arrive with the daemon; see the
 project issues.
 )";
 
@@ -69,7 +82,9 @@ struct Args {
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
   for (std::string_view known :
-       {"--dir", "--file", "--flip", "--out", "--alg", "--store", "--from", "--to", "--diff"}) {
+       {"--dir", "--file", "--flip", "--out", "--alg", "--store", "--from", "--to", "--diff",
+        "--qga-socket", "--domain", "--connect", "--policy", "--baseline", "--collector", "--vm",
+        "--timeout", "--report-out"}) {
     if (name == known) return true;
   }
   return false;
@@ -273,6 +288,68 @@ int run_history(const Args& args) {
   return agent::vm_history(chain_options(args), *vm, from, to, std::cout, std::cerr);
 }
 
+int run_measure(const Args& args) {
+  // measure's exit status is Tripwire's bitmask, so a usage problem is its "error" bit.
+  auto usage = [](const std::string& message) {
+    usage_error(message);
+    return agent::kMeasureError;
+  };
+  if (!only_known_flags(args, {"--json", "--update-baseline", "--summary"})) {
+    return agent::kMeasureError;
+  }
+  if (args.positional.size() != 1) return usage("measure takes no positional arguments");
+  agent::MeasureCommandOptions o;
+  for (const auto& [name, value] : args.options) {
+    if (name == "--qga-socket") {
+      o.qga_socket = value;
+    } else if (name == "--domain") {
+      o.domain = value;
+    } else if (name == "--connect") {
+      o.libvirt_uri = value;
+    } else if (name == "--policy") {
+      o.policy = value;
+    } else if (name == "--baseline") {
+      o.baseline = value;
+    } else if (name == "--report-out") {
+      o.report_out = value;
+    } else if (name == "--vm") {
+      o.measure.vm = value;
+    } else if (name == "--collector") {
+      if (value == "auto") {
+        o.measure.collector = measure::CollectorChoice::kAuto;
+      } else if (value == "bulk") {
+        o.measure.collector = measure::CollectorChoice::kBulk;
+      } else if (value == "content") {
+        o.measure.collector = measure::CollectorChoice::kContent;
+      } else {
+        return usage("--collector is auto, bulk or content, not '" + value + "'");
+      }
+    } else if (name == "--timeout") {
+      unsigned seconds = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+      if (ec != std::errc() || end != value.data() + value.size() || seconds == 0 ||
+          seconds > 3600) {
+        return usage("--timeout needs seconds from 1 to 3600, not '" + value + "'");
+      }
+      o.command_timeout = std::chrono::seconds(seconds);
+    } else {
+      return usage(name + " does not apply to measure");
+    }
+  }
+  if (o.qga_socket.has_value() == o.domain.has_value()) {
+    return usage("measure needs exactly one of --qga-socket PATH and --domain DOM");
+  }
+  if (o.policy.empty()) return usage("measure needs --policy FILE");
+  if (args.flag("--update-baseline") && !o.baseline) {
+    return usage("--update-baseline needs --baseline FILE");
+  }
+  o.update_baseline = args.flag("--update-baseline");
+  o.json = args.flag("--json");
+  o.level = args.flag("--summary") ? measure::ReportLevel::kSummary : measure::ReportLevel::kDetail;
+  if (o.measure.vm.empty()) o.measure.vm = o.domain.value_or(o.qga_socket->string());
+  return agent::run_measure(o, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,5 +379,6 @@ int main(int argc, char** argv) {
   }
   if (words[0] == "chain") return run_chain(*args);
   if (words[0] == "history") return run_history(*args);
+  if (words[0] == "measure") return run_measure(*args);
   return usage_error("unknown command '" + std::string(command) + "'");
 }
