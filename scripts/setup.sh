@@ -16,6 +16,10 @@ packages=(
   libvirt-dev                       # guest-agent commands through libvirt (libvirt, libvirt-qemu)
   qemu-guest-agent                  # tests run a real qemu-ga on the host as the guest agent
   libbenchmark-dev                  # bench/
+  qemu-system-x86                   # e2e: the test guest runs under QEMU (TCG)
+  busybox-static cpio openssl       # tests/guest/build-guest.sh: the test guest's initramfs
+  libvirt-daemon-driver-qemu        # e2e: private libvirtd hosts (tests/guest/libvirt_host.sh)
+  libvirt-clients                   # virsh, to drive those hosts
 )
 if [[ "$preset" == fuzz ]]; then
   packages+=(clang-19 libclang-rt-19-dev)  # libFuzzer; clang 19 has the C++23 library support we use
