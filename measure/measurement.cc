@@ -8,7 +8,7 @@ qga::Result<std::unique_ptr<Collector>> pick(qga::Client& client, const MeasureO
   switch (options.collector) {
     case CollectorChoice::kAuto: return choose_collector(client, options.bulk);
     case CollectorChoice::kBulk: return make_bulk_collector(client, options.bulk);
-    case CollectorChoice::kContent: return make_content_collector(client);
+    case CollectorChoice::kContent: return make_content_collector(client, options.content);
   }
   return qga::fail(qga::Errc::kCommandDisabled, "no collector");
 }

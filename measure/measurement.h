@@ -20,6 +20,7 @@ struct MeasureOptions {
   std::string vm;  // for the report: the VM's UUID or name
   CollectorChoice collector = CollectorChoice::kAuto;
   BulkOptions bulk;
+  ContentOptions content;
 };
 
 struct Measurement {

@@ -40,8 +40,15 @@ struct BulkOptions {
   std::size_t max_output_bytes = 0;
 };
 
+struct ContentOptions {
+  // Bytes per guest-file-read; 0 = the default. At most qga::kMaxFileChunk, and less when
+  // the transport's reply cap demands it.
+  std::size_t chunk_bytes = 0;
+};
+
 std::unique_ptr<Collector> make_bulk_collector(qga::Client& client, BulkOptions options = {});
-std::unique_ptr<Collector> make_content_collector(qga::Client& client);
+std::unique_ptr<Collector> make_content_collector(qga::Client& client,
+                                                  ContentOptions options = {});
 
 // The best collector the guest allows, from guest-info: bulk when guest-exec and
 // guest-exec-status are enabled, content when the guest-file commands are, else

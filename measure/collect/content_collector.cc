@@ -9,6 +9,7 @@ namespace mchain::measure {
 namespace {
 
 constexpr std::size_t kReplyOverhead = 4096;
+constexpr std::size_t kDefaultChunk = qga::kMaxFileChunk;
 
 PropertySet content_properties() {
   return PropertySet().add(Property::kSize).add(Property::kSha256).add(Property::kSha512);
@@ -16,7 +17,8 @@ PropertySet content_properties() {
 
 class ContentCollector final : public Collector {
  public:
-  explicit ContentCollector(qga::Client& client) : client_(client) {}
+  ContentCollector(qga::Client& client, ContentOptions options)
+      : client_(client), options_(options) {}
 
   std::string_view name() const override { return "content"; }
   PropertySet collectable() const override { return content_properties(); }
@@ -41,7 +43,8 @@ class ContentCollector final : public Collector {
   std::size_t chunk_size() const {
     std::size_t reply = client_.transport().max_reply_bytes();
     std::size_t by_reply = reply > kReplyOverhead ? (reply - kReplyOverhead) / 4 * 3 : 4096;
-    return std::min(qga::kMaxFileChunk, by_reply);
+    std::size_t wanted = options_.chunk_bytes ? options_.chunk_bytes : kDefaultChunk;
+    return std::max<std::size_t>(1, std::min({wanted, qga::kMaxFileChunk, by_reply}));
   }
 
   // Per-file failures are recorded; only failures of the agent or the guest end the run.
@@ -63,28 +66,23 @@ class ContentCollector final : public Collector {
     }
     crypto::Sha256 h256;
     crypto::Sha512 h512;
-    std::uint64_t size = 0;
-    const std::size_t chunk = chunk_size();
-    for (;;) {
-      auto piece = file->read(chunk);
-      if (!piece) {
-        if (fatal(piece.error())) return std::unexpected(piece.error());
-        FileRecord r;
-        r.error = piece.error().message;
-        if (r.error.find("Is a directory") != std::string::npos) {
-          r.error = "a directory: its entries cannot be listed without guest-exec";
-        }
-        snap.files.insert_or_assign(rule.path, std::move(r));
-        return close(*file);
+    auto size = file->read_to_end(chunk_size(), [&](ByteView piece) {
+      if (want.has(Property::kSha256)) h256.update(piece);
+      if (want.has(Property::kSha512)) h512.update(piece);
+    });
+    if (!size) {
+      if (fatal(size.error())) return std::unexpected(size.error());
+      FileRecord r;
+      r.error = size.error().message;
+      if (r.error.find("Is a directory") != std::string::npos) {
+        r.error = "a directory: its entries cannot be listed without guest-exec";
       }
-      size += piece->data.size();
-      if (want.has(Property::kSha256)) h256.update(piece->data);
-      if (want.has(Property::kSha512)) h512.update(piece->data);
-      if (piece->eof) break;
+      snap.files.insert_or_assign(rule.path, std::move(r));
+      return close(*file);
     }
     if (auto closed = close(*file); !closed) return closed;
     FileRecord r;
-    r.size = size;
+    r.size = *size;
     if (want.has(Property::kSha256)) r.sha256 = h256.finish();
     if (want.has(Property::kSha512)) r.sha512 = h512.finish();
     restrict_to(r, want);
@@ -99,12 +97,13 @@ class ContentCollector final : public Collector {
   }
 
   qga::Client& client_;
+  ContentOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Collector> make_content_collector(qga::Client& client) {
-  return std::make_unique<ContentCollector>(client);
+std::unique_ptr<Collector> make_content_collector(qga::Client& client, ContentOptions options) {
+  return std::make_unique<ContentCollector>(client, options);
 }
 
 qga::Result<std::unique_ptr<Collector>> choose_collector(qga::Client& client, BulkOptions bulk) {

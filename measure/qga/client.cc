@@ -168,16 +168,46 @@ Result<GuestFile::Chunk> GuestFile::read(std::size_t count) {
   if (client_ == nullptr || handle_ < 0) {
     return fail(Errc::kCommandFailed, "read from a guest file that is closed");
   }
-  if (count > kMaxFileChunk) {
-    // Refused rather than shortened, so that a caller never mistakes a short read for the
-    // agent's doing.
-    return fail(Errc::kCommandFailed, "guest-file-read of " + std::to_string(count) +
-                                          " bytes refused: at most " +
-                                          std::to_string(kMaxFileChunk) + " per read");
-  }
   auto chunk = client_->read_chunk(handle_, count, client_->options_.command_timeout);
   if (!chunk) return std::unexpected(client_->reboot_or(std::move(chunk.error())));
   return chunk;
+}
+
+Result<std::uint64_t> GuestFile::read_to_end(std::size_t count,
+                                             const std::function<void(ByteView)>& sink) {
+  if (client_ == nullptr || handle_ < 0) {
+    return fail(Errc::kCommandFailed, "read from a guest file that is closed");
+  }
+  if (auto size_ok = client_->check_read_size(count); !size_ok) {
+    return std::unexpected(size_ok.error());
+  }
+  const Json request = {{"execute", "guest-file-read"},
+                        {"arguments", {{"handle", handle_}, {"count", count}}}};
+  std::uint64_t total = 0;
+  bool eof = false;
+  std::optional<Error> failure;
+  // Reads past the end come back empty with eof set and are dropped: the file is what the
+  // agent returned up to its first eof.
+  auto done = client_->transport_->pipeline(
+      kReadAhead, [&]() -> std::optional<Json> { return request; },
+      [&](Json reply) {
+        auto value = client_->unwrap("guest-file-read", std::move(reply));
+        auto chunk = value ? Client::parse_read(*value, count)
+                           : Result<Chunk>(std::unexpected(value.error()));
+        if (!chunk) {
+          failure = std::move(chunk.error());
+          return false;
+        }
+        total += chunk->data.size();
+        sink(chunk->data);
+        eof = chunk->eof;
+        return !eof;
+      },
+      client_->options_.command_timeout);
+  if (!done) return std::unexpected(client_->reboot_or(std::move(done.error())));
+  if (failure) return std::unexpected(client_->reboot_or(std::move(*failure)));
+  if (!eof) return fail(Errc::kMalformedReply, "guest-file-read ended without eof");
+  return total;
 }
 
 Status GuestFile::close() {
@@ -198,12 +228,16 @@ Result<Json> Client::call(const std::string& command, Json arguments, Millisecon
   if (!arguments.is_null()) request["arguments"] = std::move(arguments);
   auto reply = transport_->round_trip(request, timeout);
   if (!reply) return std::unexpected(reply.error());
-  if (!reply->is_object()) return std::unexpected(malformed("reply to " + command + " is not an object"));
-  if (const Json* error = find_member(*reply, "error")) {
+  return unwrap(command, std::move(*reply));
+}
+
+Result<Json> Client::unwrap(const std::string& command, Json reply) {
+  if (!reply.is_object()) return std::unexpected(malformed("reply to " + command + " is not an object"));
+  if (const Json* error = find_member(reply, "error")) {
     return std::unexpected(agent_error(command, *error));
   }
-  const auto it = reply->find("return");
-  if (it == reply->end()) {
+  const auto it = reply.find("return");
+  if (it == reply.end()) {
     return std::unexpected(
         malformed("reply to " + command + " has neither \"return\" nor \"error\""));
   }
@@ -280,6 +314,20 @@ Result<std::int64_t> Client::open_handle(const std::string& path, Milliseconds t
 
 Result<GuestFile::Chunk> Client::read_chunk(std::int64_t handle, std::size_t count,
                                             Milliseconds timeout) {
+  if (auto size_ok = check_read_size(count); !size_ok) return std::unexpected(size_ok.error());
+  auto reply = call("guest-file-read", {{"handle", handle}, {"count", count}}, timeout);
+  if (!reply) return std::unexpected(reply.error());
+  return parse_read(*reply, count);
+}
+
+Status Client::check_read_size(std::size_t count) const {
+  if (count > kMaxFileChunk) {
+    // Refused rather than shortened, so that a caller never mistakes a short read for the
+    // agent's doing.
+    return fail(Errc::kCommandFailed, "guest-file-read of " + std::to_string(count) +
+                                          " bytes refused: at most " +
+                                          std::to_string(kMaxFileChunk) + " per read");
+  }
   const std::size_t encoded = (count + 2) / 3 * 4 + kFileReadReplyOverhead;
   if (encoded > transport_->max_reply_bytes()) {
     return fail(Errc::kCommandFailed,
@@ -287,15 +335,17 @@ Result<GuestFile::Chunk> Client::read_chunk(std::int64_t handle, std::size_t cou
                     "exceed the " + std::to_string(transport_->max_reply_bytes()) +
                     "-byte cap of " + transport_->describe());
   }
-  auto reply = call("guest-file-read", {{"handle", handle}, {"count", count}}, timeout);
-  if (!reply) return std::unexpected(reply.error());
+  return {};
+}
+
+Result<GuestFile::Chunk> Client::parse_read(const Json& reply, std::size_t count) {
   const std::string context = "reply to guest-file-read";
-  if (!reply->is_object()) return std::unexpected(malformed(context + " is not an object"));
-  auto size = int_member(*reply, "count", context, 0);
+  if (!reply.is_object()) return std::unexpected(malformed(context + " is not an object"));
+  auto size = int_member(reply, "count", context, 0);
   if (!size) return std::unexpected(size.error());
-  auto data = base64_member(*reply, "buf-b64", context);
+  auto data = base64_member(reply, "buf-b64", context);
   if (!data) return std::unexpected(data.error());
-  auto eof = bool_member(*reply, "eof", context);
+  auto eof = bool_member(reply, "eof", context);
   if (!eof) return std::unexpected(eof.error());
   if (data->size() != static_cast<std::uint64_t>(*size)) {
     return std::unexpected(malformed(context + " says count " + std::to_string(*size) +

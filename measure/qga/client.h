@@ -10,6 +10,7 @@
 #include "measure/qga/transport.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -59,6 +60,10 @@ class GuestFile {
   };
   // Reads up to `count` bytes (at most 1 MiB, libvirt's limit with base64 taken into account).
   Result<Chunk> read(std::size_t count);
+  // Reads from here to the end in reads of `count` bytes, handing each piece to `sink` as it
+  // arrives (nothing is buffered whole), with a few reads in flight where the transport
+  // allows it, and returns the number of bytes read.
+  Result<std::uint64_t> read_to_end(std::size_t count, const std::function<void(ByteView)>& sink);
   // Closes now and reports the outcome; the destructor does the same silently.
   Status close();
 
@@ -73,6 +78,8 @@ class GuestFile {
 };
 
 inline constexpr std::size_t kMaxFileChunk = 1u << 20;
+// Reads kept in flight by GuestFile::read_to_end on transports that pipeline.
+inline constexpr std::size_t kReadAhead = 4;
 
 class Client {
  public:
@@ -104,6 +111,10 @@ class Client {
   friend class GuestFile;
   Result<Json> call(const std::string& command, Json arguments, Milliseconds timeout);
   Result<Json> call(const std::string& command, Json arguments);
+  // A reply's "return" value, or the agent's error as an Error.
+  Result<Json> unwrap(const std::string& command, Json reply);
+  Status check_read_size(std::size_t count) const;
+  static Result<GuestFile::Chunk> parse_read(const Json& reply, std::size_t count);
   Status require(const std::string& command);
 
   // The raw file steps and the boot-id check, without the reboot check that the public

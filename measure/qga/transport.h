@@ -11,7 +11,9 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace mchain::measure::qga {
@@ -28,6 +30,16 @@ class Transport {
   // A command the agent cannot know (CommandNotFound / "has been disabled") comes back as a
   // reply, not as an Error; transport failures are Errors.
   virtual Result<Json> round_trip(const Json& command, Milliseconds timeout) = 0;
+
+  // Several commands in flight at once, replies in order: the agent handles one command at a
+  // time, and keeping it busy while we process the previous reply is what makes bulk reads
+  // fast. Sends the commands `next` yields (until it yields nullopt), with at most `depth`
+  // unanswered, and hands each reply to `on_reply`; once `on_reply` returns false nothing
+  // more is sent and the replies still due are read and dropped. Each reply must come within
+  // `timeout`. This default does one round trip at a time (libvirt, which syncs before every
+  // command, can do no better).
+  virtual Status pipeline(std::size_t depth, const std::function<std::optional<Json>()>& next,
+                          const std::function<bool(Json)>& on_reply, Milliseconds timeout);
 
   // The largest reply this transport accepts, in bytes of JSON text. Callers size their
   // requests (file chunks, exec output) to stay well below it.

@@ -609,6 +609,78 @@ TEST_F(FakeAgentTest, EofInTheMiddleOfAReply) {
   EXPECT_EQ(fake_->connections(), 2);
 }
 
+// read_to_end keeps several reads in flight. Whatever layout the agent writes its replies in
+// (qemu-ga's own, reordered keys, an escaped '/'), the bytes come out the same, the reads
+// past the end are drained, and the stream stays in step for the next command.
+TEST_F(FakeAgentTest, ReadToEndPipelinesReadsInAnyReplyLayout) {
+  // '?' (0x3f) repeated encodes to base64 with '/' in it.
+  const std::string content = std::string(3000, '?') + "tail";
+  std::atomic<int> reads{0};
+  std::atomic<std::size_t> offset{0};
+  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
+    if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
+    const int n = reads++;
+    const std::size_t count = request["arguments"]["count"];
+    const std::size_t at = offset.load();
+    const std::string piece = content.substr(std::min(at, content.size()), count);
+    offset = at + piece.size();
+    const bool eof = offset.load() >= content.size();
+    std::string b64 = encode_base64(as_bytes(piece));
+    std::string line;
+    switch (n % 3) {
+      case 0:
+        line = "{\"return\": {\"count\": " + std::to_string(piece.size()) + ", \"buf-b64\": \"" +
+               b64 + "\", \"eof\": " + (eof ? "true" : "false") + "}}\n";
+        break;
+      case 1:
+        line = "{\"return\":{\"eof\":" + std::string(eof ? "true" : "false") + ",\"buf-b64\":\"" +
+               b64 + "\",\"count\":" + std::to_string(piece.size()) + "}}\n";
+        break;
+      default: {
+        std::string escaped;
+        for (char ch : b64) escaped += ch == '/' ? std::string("\\/") : std::string(1, ch);
+        line = "{\"return\": {\"count\": " + std::to_string(piece.size()) + ", \"buf-b64\": \"" +
+               escaped + "\", \"eof\": " + (eof ? "true" : "false") + "}}\n";
+      }
+    }
+    return FakeAgent::Reply{line};
+  }));
+  auto c = client();
+  ASSERT_TRUE(c);
+  auto file = c->open_file("/f");
+  ASSERT_TRUE(file) << file.error().message;
+  std::string got;
+  auto total = file->read_to_end(700, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
+  ASSERT_TRUE(total) << total.error().message;
+  EXPECT_EQ(*total, content.size());
+  EXPECT_EQ(got, content);
+  EXPECT_GT(reads.load(), 5);  // 3004 bytes in reads of 700, plus the reads past the end
+  EXPECT_TRUE(file->close());
+  EXPECT_TRUE(c->ping());
+}
+
+TEST_F(FakeAgentTest, ReadToEndStopsAtAnErrorAndKeepsTheStreamInStep) {
+  std::atomic<int> reads{0};
+  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
+    if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
+    if (reads++ == 1) return FakeAgent::error_reply("GenericError", "handle '5' has not been found");
+    return FakeAgent::ok_reply({{"count", 3}, {"buf-b64", "YWJj"}, {"eof", false}});
+  }));
+  auto c = client();
+  ASSERT_TRUE(c);
+  auto file = c->open_file("/f");
+  ASSERT_TRUE(file);
+  std::string got;
+  auto total = file->read_to_end(3, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
+  expect_error(total, Errc::kHandleLost, "not been found");
+  EXPECT_EQ(got, "abc");  // what came before the error, and nothing after it
+  EXPECT_TRUE(c->ping());
+}
+
 TEST_F(FakeAgentTest, BadBase64InExecOutput) {
   serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
     if (FakeAgent::is(request, "guest-exec")) return FakeAgent::ok_reply({{"pid", 7}});
