@@ -79,5 +79,6 @@ void print_report(const nlohmann::ordered_json& report, bool json);
 extern const Subcommand kValidateCommand;
 extern const Subcommand kPowCommand;
 extern const Subcommand kBuildCommand;
+extern const Subcommand kMeasureCommand;
 
 }  // namespace mchain::bench

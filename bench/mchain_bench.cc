@@ -19,6 +19,7 @@ constexpr const Subcommand* kSubcommands[] = {
     &kValidateCommand,
     &kPowCommand,
     &kBuildCommand,
+    &kMeasureCommand,
 };
 
 constexpr int kExitUsage = 2;
