@@ -346,7 +346,7 @@ int run_measure(const Args& args) {
   o.update_baseline = args.flag("--update-baseline");
   o.json = args.flag("--json");
   o.level = args.flag("--summary") ? measure::ReportLevel::kSummary : measure::ReportLevel::kDetail;
-  if (o.measure.vm.empty()) o.measure.vm = o.domain.value_or(o.qga_socket->string());
+  if (o.measure.vm.empty()) o.measure.vm = o.domain ? *o.domain : o.qga_socket->string();
   return agent::run_measure(o, std::cout, std::cerr);
 }
 

@@ -6,6 +6,7 @@
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <array>
@@ -50,6 +51,13 @@ void initialize_libvirt() {
     virInitialize();  // libvirt wants it before use from several threads
     // Process-wide: until a connection exists, only the global handler can be replaced.
     virSetErrorFunc(nullptr, ignore_libvirt_error);
+    // libvirt's client writes to its socket with write(2): a daemon that went away (restart,
+    // crash) would kill us with SIGPIPE, even from virConnectClose. Unless the program chose
+    // its own disposition, make that an EPIPE that libvirt reports as an error.
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
   });
 }
 
@@ -225,6 +233,12 @@ Result<Json> LibvirtTransport::round_trip(const Json& command, Milliseconds time
     const LibvirtError error = take_last_error();
     if (error.code == VIR_ERR_INTERNAL_ERROR || error.code == kVirErrAgentCommandFailed) {
       if (auto reply = agent_error_reply(name, error.message)) return *reply;
+    }
+    // The daemon went away under us (restart, crash): whatever libvirt called the failure
+    // ("Cannot write data: Broken pipe"), the agent is out of reach; the next call reconnects.
+    if (virConnectIsAlive(connection_.get()) == 0) {
+      return fail(Errc::kNotConnected, "lost the connection to libvirt during " + name + " on " +
+                                           description_ + ": " + error.message);
     }
     return std::unexpected(translate(name, error, seconds));
   }

@@ -63,7 +63,9 @@ Result<std::unique_ptr<Transport>> connect_unix_socket(const std::filesystem::pa
                                                        const UnixSocketOptions& options = {});
 
 // The agent of a libvirt domain (by name or UUID) on connection `uri`, through
-// virDomainQemuAgentCommand. Replies are capped at libvirt's 10 MiB.
+// virDomainQemuAgentCommand. Replies are capped at libvirt's 10 MiB. The first call sets
+// SIGPIPE to ignored if it was at its default, because libvirt's client writes to its socket
+// in a way that would otherwise kill the process when the daemon goes away.
 Result<std::unique_ptr<Transport>> connect_libvirt(const std::string& uri,
                                                    const std::string& domain);
 

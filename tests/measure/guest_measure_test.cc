@@ -6,6 +6,7 @@
 #include "chain/crypto/hash.h"
 
 #include "guest/guest_vm.h"
+#include "guest/libvirt_host.h"
 #include "temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -191,6 +192,95 @@ TEST_F(GuestMeasureTest, ContentCollectorStreamsALargeFileAndARebootIsNotData) {
   Measurement after = measure_guest(c, p, &*m.snapshot, content);
   ASSERT_TRUE(after.snapshot) << after.report.errors.front();
   EXPECT_TRUE(after.report.changes.empty());
+}
+
+// The production transport: the guest runs under a private libvirtd and every command goes
+// through virDomainQemuAgentCommand, from the library and from `mchainctl measure --domain`.
+TEST(LibvirtMeasureTest, BothCollectorsThroughVirDomainQemuAgentCommand) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private libvirtd needs root";
+  for (const char* program : {"libvirtd", "virsh"}) {
+    if (testing::guest_detail::run_command({"sh", "-c", std::string("command -v ") + program})
+            .status != 0) {
+      GTEST_SKIP() << "needs libvirt-daemon-driver-qemu and libvirt-clients (scripts/setup.sh)";
+    }
+  }
+  if (testing::guest_detail::run_command({"unshare", "--mount", "--uts", "true"}).status != 0) {
+    GTEST_SKIP() << "no mount and UTS namespaces here";
+  }
+  auto guest_dir = testing::test_guest_dir();
+  if (!guest_dir) GTEST_SKIP() << "the test guest was not built (target test_guest)";
+  auto manifest = read_manifest(*guest_dir / "manifest.txt");
+
+  TempDir tmp("libvirt-measure");
+  auto host = testing::LibvirtHost::start(tmp.path() / "h1", "h1");
+  ASSERT_TRUE(host) << host.error();
+  const fs::path xml = tmp.path() / "guest.xml";
+  std::ofstream(xml) << testing::test_guest_domain_xml("guest", *guest_dir,
+                                                       tmp.path() / "console.log");
+  ASSERT_EQ(host->virsh({"define", xml.string()}).status, 0);
+  auto started = host->virsh({"start", "guest"});
+  ASSERT_EQ(started.status, 0) << started.output;
+
+  // Until the agent runs inside, libvirt answers that it is not connected: our error for it.
+  std::optional<qga::Client> client;
+  const auto deadline = std::chrono::steady_clock::now() + kAgentTimeout;
+  qga::Error last{qga::Errc::kNotConnected, "not tried"};
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto transport = qga::connect_libvirt(host->uri(), "guest");
+    ASSERT_TRUE(transport) << transport.error().message;
+    qga::Client c(std::move(*transport));
+    auto ping = c.ping();
+    if (ping) {
+      client.emplace(std::move(c));
+      break;
+    }
+    last = ping.error();
+    EXPECT_TRUE(last.code == qga::Errc::kNotConnected || last.code == qga::Errc::kTimeout)
+        << qga::errc_name(last.code) << ": " << last.message;
+    std::this_thread::sleep_for(250ms);
+  }
+  ASSERT_TRUE(client) << "agent never answered through libvirt: " << last.message;
+
+  auto p = parse_policy("/etc -> $(ReadOnly) (rulename = config);\n", "libvirt.pol");
+  ASSERT_TRUE(p) << p.error().message;
+  Measurement bulk = measure_guest(*client, *p, nullptr, {});
+  ASSERT_TRUE(bulk.snapshot) << bulk.report.errors.front();
+  EXPECT_EQ(bulk.snapshot->collector, "bulk");
+  std::size_t etc_entries = 0;
+  for (const auto& [path, row] : manifest) etc_entries += path.starts_with("/etc");
+  EXPECT_EQ(bulk.snapshot->files.size(), etc_entries);
+  EXPECT_EQ(to_hex(bulk.snapshot->files.at("/etc/passwd").sha256), manifest["/etc/passwd"][6]);
+
+  // 24 MiB in 1 MiB reads, each a libvirt round trip under libvirt's 10 MiB reply cap.
+  auto blob = parse_policy("/opt/blob.bin -> +s+sha256;\n", "blob.pol");
+  ASSERT_TRUE(blob);
+  MeasureOptions content;
+  content.collector = CollectorChoice::kContent;
+  Measurement streamed = measure_guest(*client, *blob, nullptr, content);
+  ASSERT_TRUE(streamed.snapshot) << streamed.report.errors.front();
+  EXPECT_EQ(to_hex(streamed.snapshot->files.at("/opt/blob.bin").sha256),
+            manifest["/opt/blob.bin"][6]);
+
+  // The operator's command, through the same daemon.
+  std::ofstream(tmp.path() / "etc.pol") << "/etc -> $(ReadOnly);\n";
+  auto cli = testing::guest_detail::run_command(
+      {std::string(MCHAIN_BINARY_DIR) + "/agent/mchainctl", "measure", "--connect", host->uri(),
+       "--domain", "guest", "--policy", (tmp.path() / "etc.pol").string(), "--baseline",
+       (tmp.path() / "etc.base").string(), "--summary"});
+  EXPECT_EQ(cli.status, 0) << cli.output;
+  EXPECT_NE(cli.output.find("Collector:                    bulk"), std::string::npos) << cli.output;
+
+  // A domain that does not exist is a clear error, not a hang.
+  auto missing = qga::connect_libvirt(host->uri(), "no-such-guest");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("no-such-guest"), std::string::npos);
+
+  // libvirtd goes away under an open connection: an error, not a SIGPIPE for the process.
+  host->stop();
+  auto gone = client->ping();
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(qga::errc_name(gone.error().code), qga::errc_name(qga::Errc::kNotConnected))
+      << gone.error().message;
 }
 
 }  // namespace
