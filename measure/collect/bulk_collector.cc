@@ -29,11 +29,7 @@ class BulkCollector final : public Collector {
   PropertySet collectable() const override { return PropertySet::all(); }
 
   qga::Result<Snapshot> collect(const Policy& policy) override {
-    Snapshot snap;
-    snap.collector = "bulk";
-    snap.collectable = collectable();
-    snap.policy_hash = policy.hash();
-    snap.started = now_us();
+    Snapshot snap = new_snapshot(policy);
 
     std::deque<std::vector<bulk::WalkRoot>> work;
     std::vector<bulk::WalkRoot> all = bulk::plan(policy);

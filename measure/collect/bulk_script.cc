@@ -148,21 +148,15 @@ class Cursor {
     return data_[pos_];
   }
 
-  // The next line without its '\n'; nullopt when the data ends first.
-  std::optional<std::string_view> line() {
-    std::size_t nl = data_.find('\n', pos_);
-    if (nl == std::string_view::npos) return std::nullopt;
-    std::string_view out = data_.substr(pos_, nl - pos_);
-    pos_ = nl + 1;
+  // The bytes up to the next `end` (which is consumed), or nullopt when the data ends first.
+  std::optional<std::string_view> until(char end) {
+    std::size_t at = data_.find(end, pos_);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::string_view out = data_.substr(pos_, at - pos_);
+    pos_ = at + 1;
     return out;
   }
-  std::optional<std::string_view> until_nul() {
-    std::size_t z = data_.find('\0', pos_);
-    if (z == std::string_view::npos) return std::nullopt;
-    std::string_view out = data_.substr(pos_, z - pos_);
-    pos_ = z + 1;
-    return out;
-  }
+  std::optional<std::string_view> line() { return until('\n'); }
   std::optional<std::string_view> take(std::size_t n) {
     if (data_.size() - pos_ < n) return std::nullopt;
     std::string_view out = data_.substr(pos_, n);
@@ -255,7 +249,7 @@ class Parser {
     std::size_t first = out.entries.size();
     for (std::size_t i = 0; i < n; ++i) {
       RawEntry e;
-      e.path = std::string(need(in_.until_nul()));
+      e.path = std::string(need(in_.until('\0')));
       if (!at_or_under(e.path, root.path)) bad("path outside " + root.path);
       out.entries.push_back(std::move(e));
     }

@@ -28,6 +28,17 @@ class Collector {
   // trusted (agent gone, guest rebooted, a reply that cannot be parsed); per-file problems
   // are recorded in FileRecord::error and Snapshot::warnings.
   virtual qga::Result<Snapshot> collect(const Policy& policy) = 0;
+
+ protected:
+  // An empty snapshot of `policy` by this collector, started now.
+  Snapshot new_snapshot(const Policy& policy) const {
+    Snapshot snap;
+    snap.collector = std::string(name());
+    snap.collectable = collectable();
+    snap.policy_hash = policy.hash();
+    snap.started = now_us();
+    return snap;
+  }
 };
 
 struct BulkOptions {

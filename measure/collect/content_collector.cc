@@ -24,11 +24,7 @@ class ContentCollector final : public Collector {
   PropertySet collectable() const override { return content_properties(); }
 
   qga::Result<Snapshot> collect(const Policy& policy) override {
-    Snapshot snap;
-    snap.collector = "content";
-    snap.collectable = collectable();
-    snap.policy_hash = policy.hash();
-    snap.started = now_us();
+    Snapshot snap = new_snapshot(policy);
     for (const Rule& rule : policy.rules()) {
       if (policy.is_stopped(rule.path)) continue;
       auto measured = measure(rule, snap);

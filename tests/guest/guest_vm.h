@@ -34,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -522,6 +523,22 @@ class GuestVm {
 
 // The guest built by the test_guest target, or nullopt when it was not built (no QEMU, qemu-ga or
 // busybox-static on this machine); tests GTEST_SKIP then.
+// The guest's manifest.txt, by path: "path type mode uid gid size sha256|target", where type
+// is f, d or l and size and sha256 are "-" for a directory.
+inline std::map<std::string, std::vector<std::string>> read_guest_manifest(
+    const std::filesystem::path& path) {
+  std::map<std::string, std::vector<std::string>> entries;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::vector<std::string> row;
+    for (std::string field; fields >> field;) row.push_back(field);
+    if (row.size() == 7) entries[row[0]] = row;
+  }
+  return entries;
+}
+
 inline std::optional<std::filesystem::path> test_guest_dir() {
 #ifdef MCHAIN_TEST_GUEST_DIR
   std::filesystem::path dir = MCHAIN_TEST_GUEST_DIR;

@@ -61,20 +61,6 @@ std::string read_file(const fs::path& path) {
   return text.str();
 }
 
-// The manifest's lines by path: "path type mode uid gid size sha256|target".
-std::map<std::string, std::vector<std::string>> read_manifest(const fs::path& path) {
-  std::map<std::string, std::vector<std::string>> entries;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::vector<std::string> row;
-    for (std::string field; fields >> field;) row.push_back(field);
-    if (!row.empty()) entries[row[0]] = row;
-  }
-  return entries;
-}
-
 // A minimal QGA client over the chardev socket.
 class Qga {
  public:
@@ -195,7 +181,7 @@ class Guest : public ::testing::Test {
 };
 
 TEST_F(Guest, BootsAnswersSurvivesResetAndPowersOff) {
-  auto manifest = read_manifest(guest_dir_ / "manifest.txt");
+  auto manifest = mchain::testing::read_guest_manifest(guest_dir_ / "manifest.txt");
   ASSERT_TRUE(manifest.contains("/opt/blob.bin"));
   const std::string blob_sha256 = manifest["/opt/blob.bin"].at(6);
 

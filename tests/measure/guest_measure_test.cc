@@ -27,27 +27,13 @@ using testing::TempDir;
 // Generous: TCG on a loaded CI machine, possibly next to another test's guest.
 constexpr auto kAgentTimeout = 60s;
 
-// "path type mode uid gid size sha256|target", per path.
-std::map<std::string, std::vector<std::string>> read_manifest(const fs::path& path) {
-  std::map<std::string, std::vector<std::string>> entries;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::vector<std::string> row;
-    for (std::string field; fields >> field;) row.push_back(field);
-    if (row.size() == 7) entries[row[0]] = row;
-  }
-  return entries;
-}
-
 class GuestMeasureTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto dir = testing::test_guest_dir();
     if (!dir) GTEST_SKIP() << "the test guest was not built (target test_guest)";
     guest_dir_ = *dir;
-    manifest_ = read_manifest(guest_dir_ / "manifest.txt");
+    manifest_ = mchain::testing::read_guest_manifest(guest_dir_ / "manifest.txt");
     ASSERT_FALSE(manifest_.empty());
     auto vm = GuestVm::boot(guest_dir_, run_.path());
     ASSERT_TRUE(vm) << vm.error();
@@ -209,7 +195,7 @@ TEST(LibvirtMeasureTest, BothCollectorsThroughVirDomainQemuAgentCommand) {
   }
   auto guest_dir = testing::test_guest_dir();
   if (!guest_dir) GTEST_SKIP() << "the test guest was not built (target test_guest)";
-  auto manifest = read_manifest(*guest_dir / "manifest.txt");
+  auto manifest = mchain::testing::read_guest_manifest(*guest_dir / "manifest.txt");
 
   TempDir tmp("libvirt-measure");
   auto host = testing::LibvirtHost::start(tmp.path() / "h1", "h1");
