@@ -51,12 +51,15 @@ constexpr std::string_view kStatFormat = "%f %i %h %u %g %s %d %t %T %b %Y %Z %X
 // Runs once per batch of paths that find hands to -exec … {} +. It prints, for the batch:
 //   B <n>\n   then the n paths, each NUL-terminated (exact bytes, whatever they contain)
 //   S\n       then n lines of stat fields, "-" for a path that vanished since find saw it
-//   L\n       then, per symlink, "<index> <length>\n<target>\n"
-//   per hash: H256\n or H512\n, "I <indices of regular files>\n", then either F\n and
-//             sha*sum's own "<hex>  <path>" lines (names known to be plain), or P\n and one
-//             "<hex>  -" or "-" line per file (hashed one by one, from stdin)
-// Everything the host needs to align records with paths is positional or length-prefixed,
-// so no file name can forge a record.
+//   L\n       then, per symlink, "<index> <target>\n\0" (readlink's line, NUL-terminated: a
+//             target may hold a newline but never a NUL; nothing before the NUL if it vanished)
+//   per hash: H256\n or H512\n, then either F\n and sha*sum's own "<hex>  <path>" lines for
+//             the regular files (when every name in the batch is plain: no newline, CR or
+//             backslash, which sha*sum would escape), or P\n and "<index> <hex>  -" or
+//             "<index> -" per regular file, hashed one by one from stdin; then ".\n"
+// Every loop is linear in the batch (find may hand over tens of thousands of paths at once).
+// Records are aligned with paths by position, by length prefix, or by matching the exact path
+// the host already knows, so no file name can forge or shift a record.
 constexpr std::string_view kBatchScript = R"SH(fl=$1; shift
 printf 'B %d\n' $#
 printf '%s\0' "$@"
@@ -66,26 +69,28 @@ else for f; do stat -c "$MCHAIN_STAT" -- "$f" 2>/dev/null || echo -; done; fi
 printf 'L\n'
 i=0
 for f; do
-  if [ -L "$f" ] && t=$(readlink -- "$f" && echo .); then
-    t=${t%.}; t=${t%?}; printf '%d %d\n%s\n' $i ${#t} "$t"
-  fi
+  if [ -L "$f" ]; then printf '%d ' $i; readlink -- "$f" 2>/dev/null; printf '\0'; fi
   i=$((i+1))
 done
-n=$#; i=0; idx=; plain=1
-for f; do
-  if [ -f "$f" ] && [ ! -L "$f" ]; then
-    set -- "$@" "$f"; idx="$idx $i"
-    case $f in *"$MCHAIN_NL"*|*\\*|*"$MCHAIN_CR"*) plain=0;; esac
-  fi
-  i=$((i+1))
-done
-shift $n
+plain=1
+for f; do case $f in *"$MCHAIN_NL"*|*\\*|*"$MCHAIN_CR"*) plain=0; break;; esac; done
 for h in 256 512; do
   case $fl in *$h*) ;; *) continue;; esac
-  printf 'H%s\nI%s\n' $h "$idx"
-  [ $# -gt 0 ] || { printf 'F\n'; continue; }
-  if [ $plain = 1 ] && o=$(sha${h}sum -- "$@" 2>/dev/null); then printf 'F\n%s\n' "$o"
-  else printf 'P\n'; for f; do sha${h}sum 2>/dev/null <"$f" || echo -; done; fi
+  printf 'H%s\n' $h
+  if [ $plain = 1 ]; then
+    printf 'F\n'
+    for f; do [ -f "$f" ] && [ ! -L "$f" ] && printf '%s\0' "$f"; done |
+      xargs -0 -r sha${h}sum -- 2>/dev/null
+  else
+    printf 'P\n'; i=0
+    for f; do
+      if [ -f "$f" ] && [ ! -L "$f" ]; then
+        printf '%d ' $i; sha${h}sum 2>/dev/null <"$f" || echo -
+      fi
+      i=$((i+1))
+    done
+  fi
+  printf '.\n'
 done
 exit 0
 )SH";
@@ -100,7 +105,7 @@ std::string script_prologue(std::string_view path, bool need_sha256, bool need_s
   s += "MCHAIN_NL='\n'\nMCHAIN_CR=$(printf '\\r')\n";
   s += "export MCHAIN_STAT MCHAIN_NL MCHAIN_CR\n";
   s += "B=" + sh_quote(kBatchScript) + "\n";
-  std::string tools = "find stat head";
+  std::string tools = "find stat head xargs";
   if (need_readlink) tools += " readlink";
   if (need_sha256) tools += " sha256sum";
   if (need_sha512) tools += " sha512sum";
@@ -258,14 +263,12 @@ class Parser {
     for (RawEntry& e : entries) stat_line(need(in_.line()), e);
     expect_line("L", "the symlink section");
     while (in_.peek() && *in_.peek() >= '0' && *in_.peek() <= '9') {
-      std::string_view head = need(in_.line());
-      std::size_t space = head.find(' ');
-      if (space == std::string_view::npos) bad("bad symlink entry");
-      auto index = number<std::size_t>(head.substr(0, space), "symlink index");
-      auto length = number<std::size_t>(head.substr(space + 1), "symlink length");
+      auto index = number<std::size_t>(need(in_.until(' ')), "symlink index");
       if (index >= n) bad("symlink index out of range");
-      std::string_view target = need(in_.take(length));
-      if (need(in_.take(1)) != "\n") bad("symlink target not followed by a newline");
+      std::string_view target = need(in_.until('\0'));
+      if (target.empty()) continue;  // vanished before readlink ran
+      if (!target.ends_with('\n')) bad("symlink target without readlink's newline");
+      target.remove_suffix(1);
       entries[index].record.link_target = std::string(target);
     }
     while (in_.peek() && *in_.peek() == 'H') {
@@ -273,38 +276,39 @@ class Parser {
       bool is256 = h == "H256";
       if (!is256 && h != "H512") bad("unknown hash section");
       if ((is256 && !root.sha256) || (!is256 && !root.sha512)) bad("unrequested hash section");
-      std::string_view idx = need(in_.line());
-      if (!idx.starts_with("I")) bad("expected the hashed file indices");
-      std::vector<std::size_t> files;
-      idx.remove_prefix(1);
-      while (!idx.empty()) {
-        if (idx.front() != ' ') bad("bad index list");
-        idx.remove_prefix(1);
-        std::size_t end = std::min(idx.find(' '), idx.size());
-        files.push_back(number<std::size_t>(idx.substr(0, end), "file index"));
-        if (files.back() >= n || (files.size() > 1 && files.back() <= files[files.size() - 2])) {
-          bad("file index out of order");
-        }
-        idx.remove_prefix(end);
-      }
       std::string_view mode = need(in_.line());
       if (mode != "F" && mode != "P") bad("expected F or P");
-      std::size_t digest_hex = is256 ? 64 : 128;
-      for (std::size_t k : files) {
-        RawEntry& e = entries[k];
+      const std::size_t digest_hex = is256 ? 64 : 128;
+      std::size_t next = 0;  // digests come in batch order, for a subset of the entries
+      for (;;) {
+        std::string_view l = need(in_.line());
+        if (l == ".") break;
+        std::size_t k = n;
         std::string_view hex;
         if (mode == "F") {
-          hex = need(in_.take(digest_hex));
-          if (need(in_.take(2)) != "  ") bad("expected two spaces after a digest");
-          if (need(in_.take(e.path.size())) != e.path || need(in_.take(1)) != "\n") {
-            bad("digest line does not name " + e.path);
+          // "<hex>  <path>": the path must be one of the entries still ahead.
+          if (l.size() < digest_hex + 3 || l.substr(digest_hex, 2) != "  ") bad("bad digest line");
+          hex = l.substr(0, digest_hex);
+          const std::string_view path = l.substr(digest_hex + 2);
+          for (k = next; k < n && entries[k].path != path; ++k) {
           }
+          if (k == n) bad("digest line names no entry of the batch still due");
         } else {
-          std::string_view l = need(in_.line());
-          if (l == "-") continue;  // could not be read: recorded as an error below
+          // "<index> <hex>  -" or "<index> -" (could not be read: recorded as an error later).
+          const std::size_t space = l.find(' ');
+          if (space == std::string_view::npos) bad("bad digest line");
+          k = number<std::size_t>(l.substr(0, space), "file index");
+          if (k >= n || k < next) bad("file index out of order");
+          l.remove_prefix(space + 1);
+          if (l == "-") {
+            next = k + 1;
+            continue;
+          }
           if (l.size() != digest_hex + 3 || l.substr(digest_hex) != "  -") bad("bad digest line");
           hex = l.substr(0, digest_hex);
         }
+        next = k + 1;
+        RawEntry& e = entries[k];
         auto bytes = from_hex(hex);
         if (!bytes || bytes->size() != digest_hex / 2) bad("bad digest hex");
         if (is256) {

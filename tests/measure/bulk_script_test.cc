@@ -205,7 +205,8 @@ class BulkParseTest : public ::testing::Test {
 
 TEST_F(BulkParseTest, AcceptsAWellFormedOutput) {
   std::string digest(64, 'a');
-  std::string out = "R 0\n" + batch("/r/f", kStat) + "H256\nI 0\nF\n" + digest + "  /r/f\nE 0 0\nX\n";
+  std::string out =
+      "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + digest + "  /r/f\n.\nE 0 0\nX\n";
   auto parsed = bulk::parse(roots_, out);
   ASSERT_TRUE(parsed) << parsed.error().message;
   EXPECT_TRUE(parsed->complete);
@@ -224,13 +225,19 @@ TEST_F(BulkParseTest, RejectsMalformedOutput) {
       {"non-numeric field", "R 0\n" + batch("/r/f", "81a4 7 1 0 0 x 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
       {"unknown file type", "R 0\n" + batch("/r/f", "f1a4 7 1 0 0 3 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
       {"digest names another file",
-       "R 0\n" + batch("/r/f", kStat) + "H256\nI 0\nF\n" + digest + "  /r/g\nE 0 0\nX\n"},
+       "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + digest + "  /r/g\n.\nE 0 0\nX\n"},
       {"bad digest hex",
-       "R 0\n" + batch("/r/f", kStat) + "H256\nI 0\nF\n" + std::string(64, 'z') + "  /r/f\nE 0 0\nX\n"},
-      {"unrequested hash", "R 0\n" + batch("/r/f", kStat) + "H512\nI\nF\nE 0 0\nX\n"},
-      {"index out of range", "R 0\n" + batch("/r/f", kStat) + "H256\nI 3\nF\nE 0 0\nX\n"},
+       "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + std::string(64, 'z') + "  /r/f\n.\nE 0 0\nX\n"},
+      {"unrequested hash", "R 0\n" + batch("/r/f", kStat) + "H512\nF\n.\nE 0 0\nX\n"},
+      {"index out of range",
+       "R 0\n" + batch("/r/f", kStat) + "H256\nP\n3 " + digest + "  -\n.\nE 0 0\nX\n"},
+      {"digest section never ends", "R 0\n" + batch("/r/f", kStat) + "H256\nF\nE 0 0\nX\n"},
       {"symlink index out of range",
-       "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat + "\nL\n5 1\nx\nE 0 0\nX\n"},
+       "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat + "\nL\n5 x\n" +
+           std::string(1, '\0') + "E 0 0\nX\n"},
+      {"symlink target without its newline",
+       "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat + "\nL\n0 x" +
+           std::string(1, '\0') + "E 0 0\nX\n"},
       {"wrong root index", "R 0\nE 1 0\nX\n"},
       {"trailing data", "R 0\nE 0 0\nX\nmore"},
       {"empty batch", "R 0\nB 0\nS\nL\nE 0 0\nX\n"},
