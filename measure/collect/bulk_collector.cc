@@ -17,6 +17,9 @@ constexpr std::size_t kReplyOverhead = 128u << 10;
 // More roots in one script would make the command itself large (libvirt caps a request
 // string at 4 MiB); the work queue splits them.
 constexpr std::size_t kMaxRootsPerScript = 256;
+// Guest diagnostics kept per run: enough to see what went wrong, bounded against a guest
+// that floods stderr.
+constexpr std::size_t kMaxWarnings = 1000;
 
 std::string text_of(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
@@ -42,7 +45,7 @@ class BulkCollector final : public Collector {
       work.pop_front();
       auto run = run_script(group);
       if (!run) return std::unexpected(run.error());
-      if (!run->complete) {
+      if (!run->parsed.complete) {
         if (group.size() > 1) {
           auto mid = group.begin() + static_cast<std::ptrdiff_t>(group.size() / 2);
           work.emplace_front(mid, group.end());
@@ -54,7 +57,10 @@ class BulkCollector final : public Collector {
         }
         continue;
       }
-      for (std::size_t r = 0; r < group.size(); ++r) add_root(policy, group[r], run->roots[r], snap);
+      for (std::size_t r = 0; r < group.size(); ++r) {
+        add_root(policy, group[r], run->parsed.roots[r], snap);
+      }
+      for (std::string& w : run->warnings) snap.warnings.push_back(std::move(w));
     }
     snap.finished = now_us();
     if (auto same = client_.check_same_boot(); !same) return std::unexpected(same.error());
@@ -87,17 +93,26 @@ class BulkCollector final : public Collector {
     return ExecOutput{text_of(result->out), text_of(result->err), result->out_truncated};
   }
 
-  qga::Result<bulk::ParsedOutput> run_script(const std::vector<bulk::WalkRoot>& group) {
+  struct Run {
+    bulk::ParsedOutput parsed;
+    std::vector<std::string> warnings;  // the guest tools' stderr, line by line
+  };
+
+  qga::Result<Run> run_script(const std::vector<bulk::WalkRoot>& group) {
     std::size_t cap = output_cap();
     auto out = exec_script(bulk::script(group, cap, options_.path));
     if (!out) return std::unexpected(out.error());
-    for_each_line(out->err, [this](std::string_view line) {
-      if (warnings_.size() < 1000) warnings_.emplace_back("guest: " + std::string(line));
-    });
     auto parsed = bulk::parse(group, out->out);
     if (!parsed) return qga::fail(qga::Errc::kMalformedReply, parsed.error().message);
-    if (out->truncated) parsed->complete = false;
-    return std::move(*parsed);
+    Run run{std::move(*parsed), {}};
+    if (out->truncated) run.parsed.complete = false;
+    // A cut run is repeated in parts, which say the same again.
+    if (run.parsed.complete) {
+      for_each_line(out->err, [&run](std::string_view line) {
+        if (run.warnings.size() < kMaxWarnings) run.warnings.push_back("guest: " + std::string(line));
+      });
+    }
+    return run;
   }
 
   // A single tree too large for one output: the root alone, plus each entry below it as a
@@ -144,8 +159,8 @@ class BulkCollector final : public Collector {
     }
   }
 
-  void add_root(const Policy& policy, const bulk::WalkRoot& root, bulk::RootOutput& out,
-                Snapshot& snap) {
+  static void add_root(const Policy& policy, const bulk::WalkRoot& root, bulk::RootOutput& out,
+                       Snapshot& snap) {
     if (out.find_status != 0 && !out.entries.empty()) {
       snap.warnings.push_back("find exited with status " + std::to_string(out.find_status) +
                               " while walking " + root.path + "; part of the tree may be missing");
@@ -162,7 +177,11 @@ class BulkCollector final : public Collector {
       if (want.has(Property::kGrowing)) want.add(Property::kSize);
       bool hashable = r.type == FileType::kRegular || r.type == FileType::kSymlink;
       if (!hashable) want.remove(Property::kSha256).remove(Property::kSha512);
-      if (r.type == FileType::kSymlink) {
+      if (r.type == FileType::kSymlink && r.link_target.empty()) {
+        // Linux has no empty link targets: readlink found it gone after stat saw it.
+        r.error = "link target could not be read";
+        want.remove(Property::kSha256).remove(Property::kSha512);
+      } else if (r.type == FileType::kSymlink) {
         // The link's content is its target text.
         if (want.has(Property::kSha256)) r.sha256 = crypto::sha256(as_bytes(r.link_target));
         if (want.has(Property::kSha512)) r.sha512 = crypto::sha512(as_bytes(r.link_target));
@@ -177,13 +196,10 @@ class BulkCollector final : public Collector {
       restrict_to(r, want);
       snap.files.insert_or_assign(std::move(e.path), std::move(r));
     }
-    for (std::string& w : warnings_) snap.warnings.push_back(std::move(w));
-    warnings_.clear();
   }
 
   qga::Client& client_;
   BulkOptions options_;
-  std::vector<std::string> warnings_;
 };
 
 }  // namespace

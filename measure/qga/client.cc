@@ -198,6 +198,12 @@ Result<std::uint64_t> GuestFile::read_to_end(std::size_t count,
           failure = std::move(chunk.error());
           return false;
         }
+        if (chunk->data.empty() && !chunk->eof) {
+          // qemu-ga sets eof whenever a read finds nothing; an agent that does not would
+          // keep us reading forever.
+          failure = malformed("guest-file-read returned nothing and no eof");
+          return false;
+        }
         total += chunk->data.size();
         sink(chunk->data);
         eof = chunk->eof;

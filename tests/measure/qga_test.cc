@@ -681,6 +681,24 @@ TEST_F(FakeAgentTest, ReadToEndStopsAtAnErrorAndKeepsTheStreamInStep) {
   EXPECT_TRUE(c->ping());
 }
 
+TEST_F(FakeAgentTest, ReadToEndRefusesEmptyReadsWithoutEof) {
+  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
+    if (FakeAgent::is(request, "guest-file-read")) {
+      return FakeAgent::ok_reply({{"count", 0}, {"buf-b64", ""}, {"eof", false}});
+    }
+    return std::nullopt;
+  }));
+  auto c = client();
+  ASSERT_TRUE(c);
+  auto file = c->open_file("/dev/endless");
+  ASSERT_TRUE(file);
+  auto total = file->read_to_end(1024, [](ByteView) {});
+  expect_error(total, Errc::kMalformedReply, "no eof");
+  EXPECT_TRUE(c->ping());
+}
+
 TEST_F(FakeAgentTest, BadBase64InExecOutput) {
   serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
     if (FakeAgent::is(request, "guest-exec")) return FakeAgent::ok_reply({{"pid", 7}});
