@@ -51,14 +51,10 @@ std::string_view display_name(Property p) {
   return kNames[static_cast<std::size_t>(p)];
 }
 
-std::string severity_column(std::uint32_t s) { return std::to_string(s); }
-
 std::string pad(std::string s, std::size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
   return s;
 }
-
-std::string rule_label(const Rule& r) { return r.name; }
 
 const std::string kRuler(79, '=');
 const std::string kThinRuler(79, '-');
@@ -349,26 +345,25 @@ std::string report_to_text(const Report& r, const Policy& policy, ReportLevel le
     auto it = by_rule.find(rule.name);
     Counts n = it == by_rule.end() ? Counts{} : it->second;
     bool flagged = n.added + n.removed + n.changed > 0;
-    out << (flagged ? "* " : "  ") << pad(display(rule_label(rule)), 32)
-        << pad(severity_column(rule.severity), 18) << pad(std::to_string(n.added), 9)
+    out << (flagged ? "* " : "  ") << pad(display(rule.name), 32)
+        << pad(std::to_string(rule.severity), 18) << pad(std::to_string(n.added), 9)
         << pad(std::to_string(n.removed), 9) << n.changed << "\n";
     out << "  (" << display(rule.path) << ")\n";
   }
 
   if (!r.changes.empty()) {
+    // Grouped by the rule each change names, from the report alone: a verifier printing a
+    // report from the chain need not hold the policy.
     out << "\n" << kRuler << "\nObject Summary:\n" << kRuler << "\n";
-    for (const Rule& rule : policy.rules()) {
-      bool header = false;
+    std::map<std::string, std::vector<const ObjectChange*>> by_rule_name;
+    for (const ObjectChange& c : r.changes) by_rule_name[c.rule].push_back(&c);
+    for (const auto& [name, changes] : by_rule_name) {
+      out << "\n" << kThinRuler << "\nRule Name: " << display(name)
+          << "\nSeverity Level: " << changes.front()->severity << "\n" << kThinRuler << "\n";
       for (ChangeKind kind : {ChangeKind::kAdded, ChangeKind::kRemoved, ChangeKind::kChanged}) {
         bool kind_header = false;
-        for (const ObjectChange& c : r.changes) {
-          if (c.rule != rule.name || c.kind != kind || policy.governing_rule(c.path) != &rule) continue;
-          if (!header) {
-            out << "\n" << kThinRuler << "\nRule Name: " << display(rule.name) << " ("
-                << display(rule.path) << ")\nSeverity Level: " << rule.severity << "\n"
-                << kThinRuler << "\n";
-            header = true;
-          }
+        for (const ObjectChange* c : changes) {
+          if (c->kind != kind) continue;
           if (!kind_header) {
             out << "\n" << (kind == ChangeKind::kAdded     ? "Added:"
                             : kind == ChangeKind::kRemoved ? "Removed:"
@@ -376,7 +371,7 @@ std::string report_to_text(const Report& r, const Policy& policy, ReportLevel le
                 << "\n";
             kind_header = true;
           }
-          out << "\"" << display(c.path) << "\"\n";
+          out << "\"" << display(c->path) << "\"\n";
         }
       }
     }
