@@ -1,8 +1,8 @@
 #include "agent/measure_command.h"
 
-#include "chain/file_io.h"
-
 #include <ostream>
+
+#include "chain/file_io.h"
 
 namespace mchain::agent {
 
@@ -10,7 +10,8 @@ namespace {
 
 constexpr std::size_t kMaxBaselineBytes = 1u << 30;
 
-measure::qga::Result<std::unique_ptr<measure::qga::Transport>> connect(const MeasureCommandOptions& o) {
+measure::qga::Result<std::unique_ptr<measure::qga::Transport>> connect(
+    const MeasureCommandOptions& o) {
   if (o.qga_socket) return measure::qga::connect_unix_socket(*o.qga_socket);
   return measure::qga::connect_libvirt(o.libvirt_uri, *o.domain);
 }
@@ -42,9 +43,9 @@ int run_measure(const MeasureCommandOptions& options, std::ostream& out, std::os
 
   measure::Measurement m;
   if (auto transport = connect(options); !transport) {
-    m.report = measure::failed_run(*policy, options.measure.vm, "", now_us(),
-                                   std::string(qga::errc_name(transport.error().code)) + ": " +
-                                       transport.error().message);
+    m.report = measure::failed_run(
+        *policy, options.measure.vm, "", now_us(),
+        std::string(qga::errc_name(transport.error().code)) + ": " + transport.error().message);
   } else {
     qga::ClientOptions client_options;
     client_options.command_timeout = options.command_timeout;
@@ -55,18 +56,19 @@ int run_measure(const MeasureCommandOptions& options, std::ostream& out, std::os
   // The baseline changes only after a run that completed: a failed run must not replace
   // good evidence with nothing.
   if (options.baseline && m.snapshot && (!baseline || options.update_baseline)) {
-    auto written = write_file_atomically(*options.baseline,
-                                         [&] {
-                                           Bytes b = measure::encode_snapshot(*m.snapshot);
-                                           return std::string(b.begin(), b.end());
-                                         }(),
-                                         0600, "baseline");
+    auto written = write_file_atomically(
+        *options.baseline,
+        [&] {
+          Bytes b = measure::encode_snapshot(*m.snapshot);
+          return std::string(b.begin(), b.end());
+        }(),
+        0600, "baseline");
     if (!written) m.report.errors.push_back(written.error().message);
   }
   if (options.report_out) {
     Bytes b = measure::encode_report(m.report);
-    auto written = write_file_atomically(*options.report_out, std::string(b.begin(), b.end()),
-                                         0600, "report");
+    auto written =
+        write_file_atomically(*options.report_out, std::string(b.begin(), b.end()), 0600, "report");
     if (!written) m.report.errors.push_back(written.error().message);
   }
 

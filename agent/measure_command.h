@@ -2,13 +2,13 @@
 // Exit status follows Tripwire's check bitmask: 1 added, 2 removed, 4 changed, 8 error.
 #pragma once
 
-#include "measure/measurement.h"
-
 #include <chrono>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
 #include <string>
+
+#include "measure/measurement.h"
 
 namespace mchain::agent {
 

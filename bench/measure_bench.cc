@@ -188,7 +188,8 @@ int run(std::span<const std::string_view> args) {
     bulk.push_back(time_measurement(agent->socket(), bulk_policy, measure::CollectorChoice::kBulk,
                                     files.size(), 0));
     content.push_back(time_measurement(agent->socket(), content_policy,
-                                       measure::CollectorChoice::kContent, files.size(), o.chunk_kib * 1024));
+                                       measure::CollectorChoice::kContent, files.size(),
+                                       o.chunk_kib * 1024));
     sum.push_back(time_sha256sum(files));
   }
 
@@ -210,8 +211,8 @@ int run(std::span<const std::string_view> args) {
     const measure::Policy big_policy = policy_for(big.string() + " -> +s+sha256;\n");
     std::vector<double> big_content, big_sum;
     for (std::uint64_t i = 0; i < o.repeat; ++i) {
-      big_content.push_back(time_measurement(agent->socket(), big_policy,
-                                              measure::CollectorChoice::kContent, 1, o.chunk_kib * 1024));
+      big_content.push_back(time_measurement(
+          agent->socket(), big_policy, measure::CollectorChoice::kContent, 1, o.chunk_kib * 1024));
       big_sum.push_back(time_sha256sum({big}));
     }
     report["big_file_mib"] = o.big_mib;

@@ -3,14 +3,14 @@
 // `mchainctl measure` and the agent's scheduler call.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "measure/collect/collector.h"
 #include "measure/collect/snapshot.h"
 #include "measure/policy/policy.h"
 #include "measure/qga/client.h"
 #include "measure/report/report.h"
-
-#include <optional>
-#include <string>
 
 namespace mchain::measure {
 

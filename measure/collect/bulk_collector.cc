@@ -1,10 +1,10 @@
 // The bulk collector: one guest-exec per batch of trees, split when the output is cut.
+#include <algorithm>
+#include <deque>
+
 #include "chain/crypto/hash.h"
 #include "measure/collect/bulk_script.h"
 #include "measure/collect/collector.h"
-
-#include <algorithm>
-#include <deque>
 
 namespace mchain::measure {
 
@@ -37,7 +37,8 @@ class BulkCollector final : public Collector {
     std::deque<std::vector<bulk::WalkRoot>> work;
     std::vector<bulk::WalkRoot> all = bulk::plan(policy);
     for (std::size_t i = 0; i < all.size(); i += kMaxRootsPerScript) {
-      auto end = all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + kMaxRootsPerScript));
+      auto end =
+          all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + kMaxRootsPerScript));
       work.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i), end);
     }
     while (!work.empty()) {
@@ -109,7 +110,8 @@ class BulkCollector final : public Collector {
     // A cut run is repeated in parts, which say the same again.
     if (run.parsed.complete) {
       for_each_line(out->err, [&run](std::string_view line) {
-        if (run.warnings.size() < kMaxWarnings) run.warnings.push_back("guest: " + std::string(line));
+        if (run.warnings.size() < kMaxWarnings)
+          run.warnings.push_back("guest: " + std::string(line));
       });
     }
     return run;

@@ -1,11 +1,11 @@
 #include "measure/collect/bulk_script.h"
 
-#include "chain/types.h"
-
 #include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string_view>
+
+#include "chain/types.h"
 
 namespace mchain::measure::bulk {
 
@@ -410,8 +410,8 @@ std::string script(const std::vector<WalkRoot>& roots, std::size_t max_output,
     const WalkRoot& r = roots[i];
     std::string flags = std::string(r.sha256 ? "256" : "") + (r.sha512 ? ",512" : "");
     s += "printf 'R " + std::to_string(i) + "\\n'\n";
-    s += find_command(r, "-exec sh -c \"$B\" sh " + sh_quote(flags.empty() ? "-" : flags) +
-                             " {} +");
+    s +=
+        find_command(r, "-exec sh -c \"$B\" sh " + sh_quote(flags.empty() ? "-" : flags) + " {} +");
     s += "\nprintf 'E " + std::to_string(i) + " %d\\n' $?\n";
   }
   s += "printf 'X\\n'\n}\n";
@@ -419,8 +419,7 @@ std::string script(const std::vector<WalkRoot>& roots, std::size_t max_output,
   return s;
 }
 
-std::string children_script(const WalkRoot& root, std::size_t max_output,
-                            std::string_view path) {
+std::string children_script(const WalkRoot& root, std::size_t max_output, std::string_view path) {
   WalkRoot one_level = root;
   one_level.depth = 1;
   std::string s = script_prologue(path, false, false, false);
@@ -436,7 +435,7 @@ Result<ParsedOutput> parse(const std::vector<WalkRoot>& roots, std::string_view 
 }
 
 Result<std::optional<std::vector<std::string>>> parse_children(const WalkRoot& root,
-                                                              std::string_view output) {
+                                                               std::string_view output) {
   // The marker follows a NUL (or nothing), so a name ending in "X\n" cannot fake it.
   if (output != "X\n" && !output.ends_with(std::string_view("\0X\n", 3))) {
     return std::optional<std::vector<std::string>>();

@@ -3,12 +3,12 @@
 // without a guest (the script runs under any /bin/sh with GNU coreutils or busybox).
 #pragma once
 
-#include "chain/error.h"
-#include "measure/collect/snapshot.h"
-
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "chain/error.h"
+#include "measure/collect/snapshot.h"
 
 namespace mchain::measure::bulk {
 
@@ -62,6 +62,6 @@ Result<ParsedOutput> parse(const std::vector<WalkRoot>& roots, std::string_view 
 
 // Parses children_script's stdout; nullopt when it was cut.
 Result<std::optional<std::vector<std::string>>> parse_children(const WalkRoot& root,
-                                                              std::string_view output);
+                                                               std::string_view output);
 
 }  // namespace mchain::measure::bulk

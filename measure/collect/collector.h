@@ -7,14 +7,14 @@
 //            listed, so only the paths the policy names are measured.
 #pragma once
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "measure/collect/bulk_script.h"
 #include "measure/collect/snapshot.h"
 #include "measure/policy/policy.h"
 #include "measure/qga/client.h"
-
-#include <memory>
-#include <string>
-#include <vector>
 
 namespace mchain::measure {
 
@@ -58,8 +58,7 @@ struct ContentOptions {
 };
 
 std::unique_ptr<Collector> make_bulk_collector(qga::Client& client, BulkOptions options = {});
-std::unique_ptr<Collector> make_content_collector(qga::Client& client,
-                                                  ContentOptions options = {});
+std::unique_ptr<Collector> make_content_collector(qga::Client& client, ContentOptions options = {});
 
 // The best collector the guest allows, from guest-info: bulk when guest-exec and
 // guest-exec-status are enabled, content when the guest-file commands are, else

@@ -1,8 +1,8 @@
 // The content collector: guest-file-open/read/close, hashing on the host as chunks arrive.
+#include <algorithm>
+
 #include "chain/crypto/hash.h"
 #include "measure/collect/collector.h"
-
-#include <algorithm>
 
 namespace mchain::measure {
 

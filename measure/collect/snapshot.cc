@@ -1,8 +1,8 @@
 #include "measure/collect/snapshot.h"
 
-#include "chain/encoding/cbor.h"
-
 #include <cstdio>
+
+#include "chain/encoding/cbor.h"
 
 namespace mchain::measure {
 
@@ -57,8 +57,8 @@ std::pair<std::string, FileRecord> decode_record(cbor::Reader& in) {
   FileRecord& r = out.second;
   r.collected = PropertySet::from_bits(
       static_cast<std::uint16_t>(in.uint("file.collected", (1u << kPropertyCount) - 1)));
-  r.type = static_cast<FileType>(
-      in.uint("file.type", static_cast<std::uint64_t>(FileType::kSocket)));
+  r.type =
+      static_cast<FileType>(in.uint("file.type", static_cast<std::uint64_t>(FileType::kSocket)));
   r.mode = static_cast<std::uint32_t>(in.uint("file.mode", 07777));
   r.inode = in.uint("file.inode");
   r.links = in.uint("file.links");
@@ -142,9 +142,7 @@ void restrict_to(FileRecord& r, PropertySet keep) {
 std::string property_text(const FileRecord& r, Property p) {
   char buf[32];
   switch (p) {
-    case Property::kPermissions:
-      std::snprintf(buf, sizeof buf, "%04o", r.mode);
-      return buf;
+    case Property::kPermissions: std::snprintf(buf, sizeof buf, "%04o", r.mode); return buf;
     case Property::kInode: return std::to_string(r.inode);
     case Property::kLinks: return std::to_string(r.links);
     case Property::kUid: return std::to_string(r.uid);
@@ -192,8 +190,8 @@ Result<Snapshot> decode_snapshot(ByteView bytes) {
     s.vm = std::string(in.text("snapshot.vm", kMaxText));
     s.policy_hash = in.fixed_bytes<32>("snapshot.policy_hash");
     s.collector = std::string(in.text("snapshot.collector", 64));
-    s.collectable = PropertySet::from_bits(static_cast<std::uint16_t>(
-        in.uint("snapshot.collectable", (1u << kPropertyCount) - 1)));
+    s.collectable = PropertySet::from_bits(
+        static_cast<std::uint16_t>(in.uint("snapshot.collectable", (1u << kPropertyCount) - 1)));
     s.started = in.uint("snapshot.started");
     s.finished = in.uint("snapshot.finished");
     std::size_t files = in.array("snapshot.files", kMaxFiles);

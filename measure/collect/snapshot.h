@@ -2,15 +2,15 @@
 // a stored Snapshot; a report compares two.
 #pragma once
 
-#include "chain/error.h"
-#include "chain/types.h"
-#include "measure/policy/policy.h"
-
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "chain/error.h"
+#include "chain/types.h"
+#include "measure/policy/policy.h"
 
 namespace mchain::measure {
 
@@ -61,9 +61,9 @@ void restrict_to(FileRecord& record, PropertySet keep);
 std::string property_text(const FileRecord& record, Property p);
 
 struct Snapshot {
-  std::string vm;        // libvirt UUID or name, as given
+  std::string vm;  // libvirt UUID or name, as given
   Hash256 policy_hash{};
-  std::string collector;  // "bulk" or "content"
+  std::string collector;    // "bulk" or "content"
   PropertySet collectable;  // what the collector can know at all
   TimeUs started = 0;
   TimeUs finished = 0;

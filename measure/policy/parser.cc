@@ -3,9 +3,6 @@
 // masks, attribute values, quoted strings) and anything read from an expansion is reported at
 // the "$(" that produced it. Errors are thrown inside this file and returned as Results.
 
-#include "measure/policy/internal.h"
-#include "measure/policy/policy.h"
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -15,6 +12,9 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "measure/policy/internal.h"
+#include "measure/policy/policy.h"
 
 namespace mchain::measure {
 

@@ -1,13 +1,13 @@
 #include "measure/policy/policy.h"
 
-#include "chain/crypto/hash.h"
-#include "measure/policy/internal.h"
-
 #include <algorithm>
 #include <array>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "chain/crypto/hash.h"
+#include "measure/policy/internal.h"
 
 namespace mchain::measure {
 

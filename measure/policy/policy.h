@@ -11,14 +11,14 @@
 // canonical text; its SHA-256 identifies the policy in reports and packages.
 #pragma once
 
-#include "chain/error.h"
-#include "chain/types.h"
-
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "chain/error.h"
+#include "chain/types.h"
 
 namespace mchain::measure {
 
@@ -80,9 +80,9 @@ struct SourceLocation {
 };
 
 struct Rule {
-  std::string path;       // absolute, normalised: no "//", ".", "..", or trailing "/"
+  std::string path;  // absolute, normalised: no "//", ".", "..", or trailing "/"
   PropertySet mask;
-  std::string name;       // rulename; defaults to the path
+  std::string name;            // rulename; defaults to the path
   std::uint32_t severity = 0;  // 0 … 1000000
   // How deep below `path` the rule reaches: 0 = the path itself only (recurse=false),
   // N = N levels, kUnlimited = the whole tree (recurse=true, the default).

@@ -2,11 +2,11 @@
 // breaks): file contents, exec input and output travel in it.
 #pragma once
 
-#include "chain/types.h"
-
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "chain/types.h"
 
 namespace mchain::measure::qga {
 

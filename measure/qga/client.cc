@@ -1,7 +1,5 @@
 #include "measure/qga/client.h"
 
-#include "measure/qga/base64.h"
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -9,6 +7,8 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+
+#include "measure/qga/base64.h"
 
 namespace mchain::measure::qga {
 
@@ -238,7 +238,8 @@ Result<Json> Client::call(const std::string& command, Json arguments, Millisecon
 }
 
 Result<Json> Client::unwrap(const std::string& command, Json reply) {
-  if (!reply.is_object()) return std::unexpected(malformed("reply to " + command + " is not an object"));
+  if (!reply.is_object())
+    return std::unexpected(malformed("reply to " + command + " is not an object"));
   if (const Json* error = find_member(reply, "error")) {
     return std::unexpected(agent_error(command, *error));
   }
@@ -290,8 +291,8 @@ Status Client::require(const std::string& command) {
   if (!agent) return std::unexpected(agent.error());
   if (agent->allows(command)) return {};
   if (agent->disabled.contains(command)) {
-    return fail(Errc::kCommandDisabled, "the guest agent (qemu-ga " + agent->version +
-                                            ") has disabled " + command);
+    return fail(Errc::kCommandDisabled,
+                "the guest agent (qemu-ga " + agent->version + ") has disabled " + command);
   }
   return fail(Errc::kCommandDisabled,
               "the guest agent (qemu-ga " + agent->version + ") does not offer " + command);
@@ -336,10 +337,10 @@ Status Client::check_read_size(std::size_t count) const {
   }
   const std::size_t encoded = (count + 2) / 3 * 4 + kFileReadReplyOverhead;
   if (encoded > transport_->max_reply_bytes()) {
-    return fail(Errc::kCommandFailed,
-                "guest-file-read of " + std::to_string(count) + " bytes refused: its reply would " +
-                    "exceed the " + std::to_string(transport_->max_reply_bytes()) +
-                    "-byte cap of " + transport_->describe());
+    return fail(Errc::kCommandFailed, "guest-file-read of " + std::to_string(count) +
+                                          " bytes refused: its reply would " + "exceed the " +
+                                          std::to_string(transport_->max_reply_bytes()) +
+                                          "-byte cap of " + transport_->describe());
   }
   return {};
 }
@@ -392,9 +393,8 @@ Result<std::string> Client::read_boot_id(Milliseconds timeout) {
     auto run = exec("/bin/sh", {"-c", "cat " + std::string(kBootIdPath)});
     if (!run) return std::unexpected(run.error());
     if (run->exit_code != 0) {
-      return fail(Errc::kCommandFailed,
-                  "reading the boot id in the guest failed: " +
-                      std::string(run->err.begin(), run->err.end()));
+      return fail(Errc::kCommandFailed, "reading the boot id in the guest failed: " +
+                                            std::string(run->err.begin(), run->err.end()));
     }
     return parse_boot_id(std::string(run->out.begin(), run->out.end()));
   }
@@ -433,8 +433,9 @@ Result<std::string> Client::read_boot_id_by_file(Milliseconds timeout) {
 Result<std::string> Client::parse_boot_id(std::string text) {
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (!Uuid::parse(text)) {
-    return std::unexpected(malformed(std::string(kBootIdPath) + " in the guest is not a boot id: \"" +
-                                     text.substr(0, 64) + "\""));
+    return std::unexpected(malformed(std::string(kBootIdPath) +
+                                     " in the guest is not a boot id: \"" + text.substr(0, 64) +
+                                     "\""));
   }
   return text;
 }
@@ -449,8 +450,8 @@ Status Client::compare_boot(Milliseconds timeout) {
   checking_boot_ = false;
   if (!now) return std::unexpected(now.error());
   if (*now != *boot_id_) {
-    return fail(Errc::kGuestRebooted, "the guest rebooted: boot id was " + *boot_id_ +
-                                          ", now " + *now + " (" + transport_->describe() + ")");
+    return fail(Errc::kGuestRebooted, "the guest rebooted: boot id was " + *boot_id_ + ", now " +
+                                          *now + " (" + transport_->describe() + ")");
   }
   return {};
 }
@@ -463,9 +464,7 @@ Status Client::begin_session() {
   return {};
 }
 
-Status Client::check_same_boot() {
-  return compare_boot(options_.command_timeout);
-}
+Status Client::check_same_boot() { return compare_boot(options_.command_timeout); }
 
 Result<ExecResult> Client::exec(const std::string& path, const std::vector<std::string>& args,
                                 ByteView stdin_data) {
@@ -501,7 +500,8 @@ Result<ExecResult> Client::exec(const std::string& path, const std::vector<std::
       });
       if (!signal) return std::unexpected(signal.error());
       if (!*code && !*signal) {
-        return std::unexpected(malformed(context + ": an exited process without exitcode or signal"));
+        return std::unexpected(
+            malformed(context + ": an exited process without exitcode or signal"));
       }
       if (*signal) {
         result.signal = static_cast<int>(**signal);
@@ -510,11 +510,11 @@ Result<ExecResult> Client::exec(const std::string& path, const std::vector<std::
         result.exit_code = static_cast<int>(**code);
       }
       // Output members appear only when there was output.
-      auto out = optional_member<Bytes>(*status, "out-data",
-                                        [&] { return base64_member(*status, "out-data", context); });
+      auto out = optional_member<Bytes>(
+          *status, "out-data", [&] { return base64_member(*status, "out-data", context); });
       if (!out) return std::unexpected(out.error());
-      auto err = optional_member<Bytes>(*status, "err-data",
-                                        [&] { return base64_member(*status, "err-data", context); });
+      auto err = optional_member<Bytes>(
+          *status, "err-data", [&] { return base64_member(*status, "err-data", context); });
       if (!err) return std::unexpected(err.error());
       auto out_truncated = optional_member<bool>(
           *status, "out-truncated", [&] { return bool_member(*status, "out-truncated", context); });

@@ -6,9 +6,6 @@
 // a different boot into kGuestRebooted instead of data.
 #pragma once
 
-#include "chain/types.h"
-#include "measure/qga/transport.h"
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +13,9 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "chain/types.h"
+#include "measure/qga/transport.h"
 
 namespace mchain::measure::qga {
 
@@ -120,8 +120,7 @@ class Client {
   // The raw file steps and the boot-id check, without the reboot check that the public
   // calls add (it uses them itself).
   Result<std::int64_t> open_handle(const std::string& path, Milliseconds timeout);
-  Result<GuestFile::Chunk> read_chunk(std::int64_t handle, std::size_t count,
-                                      Milliseconds timeout);
+  Result<GuestFile::Chunk> read_chunk(std::int64_t handle, std::size_t count, Milliseconds timeout);
   Status close_handle(std::int64_t handle, Milliseconds timeout);
   // Through the file API, or guest-exec where the guest blocks the file commands.
   Result<std::string> read_boot_id(Milliseconds timeout);

@@ -2,11 +2,11 @@
 // (collectors, the agent's scheduler) can react differently, and a message for people.
 #pragma once
 
-#include "chain/error.h"
-
 #include <expected>
 #include <string>
 #include <string_view>
+
+#include "chain/error.h"
 
 namespace mchain::measure::qga {
 

@@ -1,8 +1,5 @@
 // A domain's guest agent through libvirt's virDomainQemuAgentCommand: libvirt owns the
 // channel, frames and syncs; we translate its errors into ours.
-#include "chain/types.h"
-#include "measure/qga/transport.h"
-
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -15,6 +12,9 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+
+#include "chain/types.h"
+#include "measure/qga/transport.h"
 
 namespace mchain::measure::qga {
 
@@ -97,9 +97,9 @@ std::optional<Json> agent_error_reply(const std::string& command, const std::str
                                           desc.find("has been disabled") != std::string::npos)) ||
       desc == "The command has not been found" ||
       desc == "The command has been disabled for this instance";
-  return Json{{"error",
-               {{"class", unknown_or_disabled ? "CommandNotFound" : "GenericError"},
-                {"desc", desc}}}};
+  return Json{
+      {"error",
+       {{"class", unknown_or_disabled ? "CommandNotFound" : "GenericError"}, {"desc", desc}}}};
 }
 
 class LibvirtTransport final : public Transport {
@@ -185,14 +185,13 @@ Error LibvirtTransport::translate(const std::string& command, const LibvirtError
     case VIR_ERR_OPERATION_TIMEOUT:  // e.g. another job holds the domain
       return {Errc::kTimeout, context};
     case VIR_ERR_AGENT_UNSYNCED: return {Errc::kMalformedReply, context};
-    case VIR_ERR_NO_DOMAIN:           // the domain went away
-    case VIR_ERR_OPERATION_INVALID:   // "domain is not running"
+    case VIR_ERR_NO_DOMAIN:             // the domain went away
+    case VIR_ERR_OPERATION_INVALID:     // "domain is not running"
     case VIR_ERR_ARGUMENT_UNSUPPORTED:  // "QEMU guest agent is not configured"
-    case VIR_ERR_NO_SUPPORT:          // a driver without agent commands (test, lxc)
+    case VIR_ERR_NO_SUPPORT:            // a driver without agent commands (test, lxc)
     case VIR_ERR_NO_CONNECT:
     case VIR_ERR_INVALID_CONN:
-    case VIR_ERR_RPC:
-      return {Errc::kNotConnected, context};
+    case VIR_ERR_RPC: return {Errc::kNotConnected, context};
     default: break;
   }
   // libvirt's read buffer overflowed: "No complete agent response found in 10485760 bytes".

@@ -4,17 +4,16 @@
 //   - libvirt's virDomainQemuAgentCommand, which frames and syncs for us (production).
 #pragma once
 
-#include "measure/qga/error.h"
-
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+
+#include "measure/qga/error.h"
 
 namespace mchain::measure::qga {
 

@@ -1,9 +1,5 @@
 // The agent's byte stream over a unix socket: newline-framed JSON, resynchronised with
 // guest-sync-delimited, every wait bounded by a deadline.
-#include "chain/crypto/hash.h"
-#include "chain/file_io.h"
-#include "measure/qga/transport.h"
-
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -22,6 +18,10 @@
 #include <thread>
 #include <utility>
 
+#include "chain/crypto/hash.h"
+#include "chain/file_io.h"
+#include "measure/qga/transport.h"
+
 namespace mchain::measure::qga {
 
 namespace {
@@ -34,7 +34,6 @@ constexpr std::size_t kMaxSyncReply = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
 // guest-sync-delimited's sentinel; it never occurs in the agent's JSON, which is UTF-8.
 constexpr char kSentinel = '\xff';
-
 
 // poll()'s timeout for the time left until `deadline`, rounded up so that a wait never ends
 // just before the deadline; 0 once it has passed (poll then still reports what is ready).
@@ -137,7 +136,8 @@ Result<Fd> open_connection(const std::filesystem::path& path, Milliseconds timeo
   std::memcpy(address.sun_path, name.c_str(), name.size() + 1);
 
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return fail(Errc::kIo, std::string("cannot create a unix socket: ") + std::strerror(errno));
+  if (!fd)
+    return fail(Errc::kIo, std::string("cannot create a unix socket: ") + std::strerror(errno));
 
   const auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -151,8 +151,8 @@ Result<Fd> open_connection(const std::filesystem::path& path, Milliseconds timeo
       // A unix socket answers EAGAIN while the listener's backlog is full: retry until the
       // deadline (EINPROGRESS would be the same wait for other families).
       if (Clock::now() >= deadline) {
-        return fail(Errc::kNotConnected, "agent socket " + name + " did not accept within " +
-                                             ms_text(timeout));
+        return fail(Errc::kNotConnected,
+                    "agent socket " + name + " did not accept within " + ms_text(timeout));
       }
       std::this_thread::sleep_for(Milliseconds(5));
       continue;
@@ -230,8 +230,8 @@ Status UnixSocketTransport::send_all(std::string_view data, Clock::time_point de
       continue;
     }
     disconnect();
-    const Errc code = (err == EPIPE || err == ECONNRESET || err == ENOTCONN) ? Errc::kNotConnected
-                                                                            : Errc::kIo;
+    const Errc code =
+        (err == EPIPE || err == ECONNRESET || err == ENOTCONN) ? Errc::kNotConnected : Errc::kIo;
     return fail(code, "cannot write to " + describe() + ": " + std::strerror(err));
   }
   return {};
@@ -370,7 +370,8 @@ Status UnixSocketTransport::send_command(const std::string& text, const std::str
     synced_ = false;
     Error error = sent.error();
     if (error.code == Errc::kTimeout) {
-      error.message = "could not send " + name + " to " + describe() + " within " + ms_text(timeout);
+      error.message =
+          "could not send " + name + " to " + describe() + " within " + ms_text(timeout);
     }
     return std::unexpected(std::move(error));
   }
@@ -385,7 +386,8 @@ Result<Json> UnixSocketTransport::receive(const std::string& name, Milliseconds 
       case Errc::kTimeout:
         // The reply may still come: the next command resynchronises past it.
         synced_ = false;
-        error.message = "no reply to " + name + " from " + describe() + " within " + ms_text(timeout);
+        error.message =
+            "no reply to " + name + " from " + describe() + " within " + ms_text(timeout);
         break;
       case Errc::kOversizeReply:
         // The rest of the reply is skipped by the next resynchronisation.
@@ -427,8 +429,8 @@ Status UnixSocketTransport::pipeline(std::size_t depth,
   depth = std::max<std::size_t>(depth, 1);
   if (auto ready = prepare(); !ready) return ready;
   std::deque<std::string> due;  // names of the commands whose replies are still to come
-  bool more = true;    // next() may yield another command
-  bool wanted = true;  // on_reply still takes replies
+  bool more = true;             // next() may yield another command
+  bool wanted = true;           // on_reply still takes replies
   // A failure with replies still due leaves the stream mid-conversation: resynchronise.
   const auto abandon = [this](Error error) {
     synced_ = false;

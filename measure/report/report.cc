@@ -1,11 +1,11 @@
 #include "measure/report/report.h"
 
-#include "chain/encoding/cbor.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
+
+#include "chain/encoding/cbor.h"
 
 namespace mchain::measure {
 
@@ -17,9 +17,9 @@ constexpr std::size_t kMaxText = 1 << 16;
 constexpr std::size_t kMaxErrors = 100'000;
 
 constexpr Property kAllProperties[] = {
-    Property::kPermissions, Property::kInode, Property::kLinks,  Property::kUid,
-    Property::kGid,         Property::kType,  Property::kSize,   Property::kDevice,
-    Property::kRdev,        Property::kBlocks, Property::kMtime, Property::kCtime,
+    Property::kPermissions, Property::kInode,   Property::kLinks,  Property::kUid,
+    Property::kGid,         Property::kType,    Property::kSize,   Property::kDevice,
+    Property::kRdev,        Property::kBlocks,  Property::kMtime,  Property::kCtime,
     Property::kAtime,       Property::kGrowing, Property::kSha256, Property::kSha512,
 };
 
@@ -44,10 +44,9 @@ std::string display(std::string_view s) {
 // twprint's names for the properties, for the text report (JSON uses property_name()).
 std::string_view display_name(Property p) {
   static constexpr std::string_view kNames[kPropertyCount] = {
-      "Permissions", "Inode Number", "Num Links",   "User ID",     "Group ID",
-      "Object Type", "Size",         "Device",      "Rdev",        "Blocks",
-      "Modify Time", "Change Time",  "Access Time", "Growing Size", "SHA-256",
-      "SHA-512"};
+      "Permissions", "Inode Number", "Num Links", "User ID", "Group ID",    "Object Type",
+      "Size",        "Device",       "Rdev",      "Blocks",  "Modify Time", "Change Time",
+      "Access Time", "Growing Size", "SHA-256",   "SHA-512"};
   return kNames[static_cast<std::size_t>(p)];
 }
 
@@ -71,8 +70,8 @@ std::string_view change_kind_name(ChangeKind k) {
 }
 
 std::size_t Report::count(ChangeKind k) const {
-  return static_cast<std::size_t>(
-      std::count_if(changes.begin(), changes.end(), [k](const ObjectChange& c) { return c.kind == k; }));
+  return static_cast<std::size_t>(std::count_if(
+      changes.begin(), changes.end(), [k](const ObjectChange& c) { return c.kind == k; }));
 }
 
 int Report::exit_code() const {
@@ -94,8 +93,8 @@ Report compare(const Policy& policy, const Snapshot* baseline, const Snapshot& c
   report.objects_scanned = current.files.size();
   PropertySet asked;
   for (const Rule& r : policy.rules()) asked = asked | r.mask;
-  report.not_collected = asked.without(current.collectable).without(
-      PropertySet().add(Property::kGrowing));
+  report.not_collected =
+      asked.without(current.collectable).without(PropertySet().add(Property::kGrowing));
   report.errors = current.warnings;
   for (const auto& [path, record] : current.files) {
     if (!record.error.empty()) report.errors.push_back(display(path) + ": " + record.error);
@@ -159,8 +158,8 @@ Report compare(const Policy& policy, const Snapshot* baseline, const Snapshot& c
         if (before != after) diffs.push_back({p, std::move(before), std::move(after)});
       }
       if (!diffs.empty()) {
-        report.changes.push_back(
-            ObjectChange{ChangeKind::kChanged, c->first, rule->name, rule->severity, std::move(diffs)});
+        report.changes.push_back(ObjectChange{ChangeKind::kChanged, c->first, rule->name,
+                                              rule->severity, std::move(diffs)});
       }
     }
     ++b;
@@ -226,8 +225,8 @@ Result<Report> decode_report(ByteView bytes) {
     r.finished = in.uint("report.finished");
     r.baseline_created = in.uint("report.baseline_created", 1) == 1;
     r.objects_scanned = in.uint("report.objects_scanned");
-    r.not_collected = PropertySet::from_bits(static_cast<std::uint16_t>(
-        in.uint("report.not_collected", (1u << kPropertyCount) - 1)));
+    r.not_collected = PropertySet::from_bits(
+        static_cast<std::uint16_t>(in.uint("report.not_collected", (1u << kPropertyCount) - 1)));
     std::size_t n = in.array("report.changes", kMaxChanges);
     for (std::size_t i = 0; i < n; ++i) {
       in.array_exact("change", 5);
@@ -263,9 +262,7 @@ nlohmann::json report_to_json(const Report& r) {
   using nlohmann::json;
   json changes = json::array();
   for (const ObjectChange& c : r.changes) {
-    json o = {{"kind", change_kind_name(c.kind)},
-              {"rule", c.rule},
-              {"severity", c.severity}};
+    json o = {{"kind", change_kind_name(c.kind)}, {"rule", c.rule}, {"severity", c.severity}};
     if (valid_utf8(c.path)) {
       o["path"] = c.path;
     } else {
@@ -334,7 +331,9 @@ std::string report_to_text(const Report& r, const Policy& policy, ReportLevel le
   std::map<std::string, Counts> by_rule;
   for (const ObjectChange& c : r.changes) {
     Counts& n = by_rule[c.rule];
-    (c.kind == ChangeKind::kAdded ? n.added : c.kind == ChangeKind::kRemoved ? n.removed : n.changed)++;
+    (c.kind == ChangeKind::kAdded     ? n.added
+     : c.kind == ChangeKind::kRemoved ? n.removed
+                                      : n.changed)++;
   }
   out << "\n" << kRuler << "\nRule Summary:\n" << kRuler << "\n\n";
   out << "  " << pad("Rule Name", 32) << pad("Severity Level", 18) << pad("Added", 9)
@@ -358,16 +357,19 @@ std::string report_to_text(const Report& r, const Policy& policy, ReportLevel le
     std::map<std::string, std::vector<const ObjectChange*>> by_rule_name;
     for (const ObjectChange& c : r.changes) by_rule_name[c.rule].push_back(&c);
     for (const auto& [name, changes] : by_rule_name) {
-      out << "\n" << kThinRuler << "\nRule Name: " << display(name)
-          << "\nSeverity Level: " << changes.front()->severity << "\n" << kThinRuler << "\n";
+      out << "\n"
+          << kThinRuler << "\nRule Name: " << display(name)
+          << "\nSeverity Level: " << changes.front()->severity << "\n"
+          << kThinRuler << "\n";
       for (ChangeKind kind : {ChangeKind::kAdded, ChangeKind::kRemoved, ChangeKind::kChanged}) {
         bool kind_header = false;
         for (const ObjectChange* c : changes) {
           if (c->kind != kind) continue;
           if (!kind_header) {
-            out << "\n" << (kind == ChangeKind::kAdded     ? "Added:"
-                            : kind == ChangeKind::kRemoved ? "Removed:"
-                                                           : "Modified:")
+            out << "\n"
+                << (kind == ChangeKind::kAdded     ? "Added:"
+                    : kind == ChangeKind::kRemoved ? "Removed:"
+                                                   : "Modified:")
                 << "\n";
             kind_header = true;
           }
@@ -381,9 +383,10 @@ std::string report_to_text(const Report& r, const Policy& policy, ReportLevel le
     out << "\n" << kRuler << "\nObject Detail:\n" << kRuler << "\n";
     for (const ObjectChange& c : r.changes) {
       if (c.kind != ChangeKind::kChanged) continue;
-      out << "\n" << kThinRuler << "\nModified Object: \"" << display(c.path) << "\"\n"
-          << "Rule: " << display(c.rule) << "   Severity: " << c.severity << "\n" << kThinRuler
-          << "\n\n";
+      out << "\n"
+          << kThinRuler << "\nModified Object: \"" << display(c.path) << "\"\n"
+          << "Rule: " << display(c.rule) << "   Severity: " << c.severity << "\n"
+          << kThinRuler << "\n\n";
       out << "  " << pad("Property:", 21) << "Expected / Observed\n";
       out << "  " << pad("-------------", 21) << "-------------------\n";
       for (const PropertyChange& p : c.changes) {

@@ -2,16 +2,15 @@
 // measurement data D_uv that goes, encrypted, into a data package.
 #pragma once
 
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
 #include "chain/error.h"
 #include "chain/types.h"
 #include "measure/collect/snapshot.h"
 #include "measure/policy/policy.h"
-
-#include <nlohmann/json.hpp>
-
-#include <cstdint>
-#include <string>
-#include <vector>
 
 namespace mchain::measure {
 

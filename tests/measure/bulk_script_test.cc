@@ -3,16 +3,16 @@
 // and cut output.
 #include "measure/collect/bulk_script.h"
 
-#include "ground_truth.h"
-#include "run_shell.h"
-#include "temp_dir.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
+
+#include "ground_truth.h"
+#include "run_shell.h"
+#include "temp_dir.h"
 
 namespace mchain::measure {
 namespace {
@@ -34,8 +34,8 @@ class BulkScriptTest : public ::testing::TestWithParam<Tools> {
     if (GetParam().busybox && !std::filesystem::exists("/bin/busybox")) {
       GTEST_SKIP() << "busybox is not installed";
     }
-    path_env_ = GetParam().busybox ? testing::busybox_tools(dir_.path() / "bin").string()
-                                   : "/usr/bin:/bin";
+    path_env_ =
+        GetParam().busybox ? testing::busybox_tools(dir_.path() / "bin").string() : "/usr/bin:/bin";
     shell_ = GetParam().busybox ? (dir_.path() / "bin" / "sh").string() : "/bin/sh";
     root_ = dir_.path() / "tree";
     std::filesystem::create_directories(root_ / "dir" / "sub" / "deeper");
@@ -72,7 +72,8 @@ class BulkScriptTest : public ::testing::TestWithParam<Tools> {
   }
 
   Result<bulk::ParsedOutput> run(const std::vector<bulk::WalkRoot>& roots, std::size_t cap) {
-    testing::ShellRun r = testing::run_shell(shell_, bulk::script(roots, cap, path_env_), path_env_);
+    testing::ShellRun r =
+        testing::run_shell(shell_, bulk::script(roots, cap, path_env_), path_env_);
     EXPECT_EQ(r.status, 0) << r.err;
     return bulk::parse(roots, r.out);
   }
@@ -88,8 +89,8 @@ class BulkScriptTest : public ::testing::TestWithParam<Tools> {
 TEST_P(BulkScriptTest, EveryRecordMatchesLstatAndAnIndependentHash) {
   auto roots = bulk::plan(policy_);
   ASSERT_EQ(roots.size(), 2u);
-  EXPECT_EQ(roots[0].prunes, (std::vector<std::string>{(root_ / "a*b").string(),
-                                                       (root_ / "dir").string()}));
+  EXPECT_EQ(roots[0].prunes,
+            (std::vector<std::string>{(root_ / "a*b").string(), (root_ / "dir").string()}));
   auto parsed = run(roots, 1 << 20);
   ASSERT_TRUE(parsed) << parsed.error().message;
   ASSERT_TRUE(parsed->complete);
@@ -103,9 +104,8 @@ TEST_P(BulkScriptTest, EveryRecordMatchesLstatAndAnIndependentHash) {
     }
   }
   std::set<std::string> expected;
-  for (const char* p : {"", "/plain.conf", "/with space", "/new\nline",
-                        "/back\\slash",
-                        "/quote'd", "/empty", "/link", "/odd-link", "/fifo", "/dir", "/dir/sub",
+  for (const char* p : {"", "/plain.conf", "/with space", "/new\nline", "/back\\slash", "/quote'd",
+                        "/empty", "/link", "/odd-link", "/fifo", "/dir", "/dir/sub",
                         "/dir/sub/deep.txt", "/dir/sub/deeper"}) {
     expected.insert(root_.string() + p);
   }
@@ -170,7 +170,8 @@ TEST_P(BulkScriptTest, ChildrenListingSplitsATree) {
   EXPECT_TRUE(got.contains((root_ / "new\nline").string()));
   EXPECT_FALSE(got.contains((root_ / "a*b").string()));
 
-  testing::ShellRun cut = testing::run_shell(shell_, bulk::children_script(root, 40, path_env_), path_env_);
+  testing::ShellRun cut =
+      testing::run_shell(shell_, bulk::children_script(root, 40, path_env_), path_env_);
   auto incomplete = bulk::parse_children(root, cut.out);
   ASSERT_TRUE(incomplete);
   EXPECT_FALSE(*incomplete);
@@ -205,8 +206,7 @@ class BulkParseTest : public ::testing::Test {
 
 TEST_F(BulkParseTest, AcceptsAWellFormedOutput) {
   std::string digest(64, 'a');
-  std::string out =
-      "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + digest + "  /r/f\n.\nE 0 0\nX\n";
+  std::string out = "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + digest + "  /r/f\n.\nE 0 0\nX\n";
   auto parsed = bulk::parse(roots_, out);
   ASSERT_TRUE(parsed) << parsed.error().message;
   EXPECT_TRUE(parsed->complete);
@@ -222,22 +222,23 @@ TEST_F(BulkParseTest, RejectsMalformedOutput) {
       {"path outside the root", "R 0\n" + batch("/etc/shadow", kStat) + "E 0 0\nX\n"},
       {"sibling with a shared prefix", "R 0\n" + batch("/rx", kStat) + "E 0 0\nX\n"},
       {"too few stat fields", "R 0\n" + batch("/r/f", "81a4 7 1") + "E 0 0\nX\n"},
-      {"non-numeric field", "R 0\n" + batch("/r/f", "81a4 7 1 0 0 x 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
-      {"unknown file type", "R 0\n" + batch("/r/f", "f1a4 7 1 0 0 3 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
+      {"non-numeric field",
+       "R 0\n" + batch("/r/f", "81a4 7 1 0 0 x 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
+      {"unknown file type",
+       "R 0\n" + batch("/r/f", "f1a4 7 1 0 0 3 2049 0 0 8 1 1 1") + "E 0 0\nX\n"},
       {"digest names another file",
        "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + digest + "  /r/g\n.\nE 0 0\nX\n"},
-      {"bad digest hex",
-       "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + std::string(64, 'z') + "  /r/f\n.\nE 0 0\nX\n"},
+      {"bad digest hex", "R 0\n" + batch("/r/f", kStat) + "H256\nF\n" + std::string(64, 'z') +
+                             "  /r/f\n.\nE 0 0\nX\n"},
       {"unrequested hash", "R 0\n" + batch("/r/f", kStat) + "H512\nF\n.\nE 0 0\nX\n"},
       {"index out of range",
        "R 0\n" + batch("/r/f", kStat) + "H256\nP\n3 " + digest + "  -\n.\nE 0 0\nX\n"},
       {"digest section never ends", "R 0\n" + batch("/r/f", kStat) + "H256\nF\nE 0 0\nX\n"},
-      {"symlink index out of range",
-       "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat + "\nL\n5 x\n" +
-           std::string(1, '\0') + "E 0 0\nX\n"},
-      {"symlink target without its newline",
-       "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat + "\nL\n0 x" +
-           std::string(1, '\0') + "E 0 0\nX\n"},
+      {"symlink index out of range", "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" + kStat +
+                                         "\nL\n5 x\n" + std::string(1, '\0') + "E 0 0\nX\n"},
+      {"symlink target without its newline", "R 0\nB 1\n/r/f" + std::string(1, '\0') + "S\n" +
+                                                 kStat + "\nL\n0 x" + std::string(1, '\0') +
+                                                 "E 0 0\nX\n"},
       {"wrong root index", "R 0\nE 1 0\nX\n"},
       {"trailing data", "R 0\nE 0 0\nX\nmore"},
       {"empty batch", "R 0\nB 0\nS\nL\nE 0 0\nX\n"},

@@ -2,13 +2,6 @@
 // on the host: every reported property is checked against lstat(2) and an independent hash,
 // then the tree is changed in every way the issue lists and the report must say exactly that.
 #include "measure/collect/collector.h"
-#include "measure/measurement.h"
-#include "measure/report/report.h"
-
-#include "ground_truth.h"
-#include "host_agent.h"
-#include "run_shell.h"
-#include "temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -17,6 +10,13 @@
 #include <fstream>
 #include <map>
 #include <set>
+
+#include "ground_truth.h"
+#include "host_agent.h"
+#include "measure/measurement.h"
+#include "measure/report/report.h"
+#include "run_shell.h"
+#include "temp_dir.h"
 
 namespace mchain::measure {
 namespace {
@@ -31,7 +31,8 @@ void write_file(const std::filesystem::path& p, const std::string& content,
 
 std::string policy_text(const std::filesystem::path& root) {
   const std::string r = root.string();
-  return "TREE = " + r + ";\n"
+  return "TREE = " + r +
+         ";\n"
          "$(TREE) -> $(IgnoreNone) -a (rulename = tree, severity = 100);\n"
          "$(TREE)/logs -> $(Growing) (rulename = logs, severity = 20);\n"
          "$(TREE)/etc/hosts -> +s+sha256 (rulename = hosts, severity = 80);\n"
@@ -233,20 +234,18 @@ TEST_F(CollectorTest, NoAgentGivesAFailedRunNotAnEmptySnapshot) {
 // guest-exec blocked, as some distributions ship qemu-ga: the file API is all there is.
 class ContentCollectorTest : public CollectorTest {
  protected:
-  std::vector<std::string> blocked() const override {
-    return {"guest-exec", "guest-exec-status"};
-  }
+  std::vector<std::string> blocked() const override { return {"guest-exec", "guest-exec-status"}; }
 };
 
 TEST_F(ContentCollectorTest, HashesAndSizesMatchAndTheReportSaysWhatIsMissing) {
-  auto file_policy = parse_policy(
-      "R = " + root_.string() + ";\n"
-      "$(R)/etc/passwd -> $(ReadOnly) +sha512 (rulename = passwd);\n"
-      "$(R)/bin/tool -> +s+sha256+sha512;\n"
-      "$(R)/logs/audit.log -> $(Growing);\n"
-      "$(R)/etc/link -> +sha256;\n"
-      "$(R)/etc -> $(ReadOnly);\n"
-      "$(R)/absent -> +sha256;\n");
+  auto file_policy = parse_policy("R = " + root_.string() +
+                                  ";\n"
+                                  "$(R)/etc/passwd -> $(ReadOnly) +sha512 (rulename = passwd);\n"
+                                  "$(R)/bin/tool -> +s+sha256+sha512;\n"
+                                  "$(R)/logs/audit.log -> $(Growing);\n"
+                                  "$(R)/etc/link -> +sha256;\n"
+                                  "$(R)/etc -> $(ReadOnly);\n"
+                                  "$(R)/absent -> +sha256;\n");
   ASSERT_TRUE(file_policy) << file_policy.error().message;
   policy_ = std::move(*file_policy);
   qga::Client c = client();

@@ -12,14 +12,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -32,8 +31,8 @@ class FakeAgent {
   using Json = nlohmann::json;
 
   struct Reply {
-    std::string bytes;                  // sent as is: include the newline
-    bool close = false;                 // then drop the connection
+    std::string bytes;                   // sent as is: include the newline
+    bool close = false;                  // then drop the connection
     std::chrono::milliseconds delay{0};  // before sending
   };
   // The reply to one request (parsed; discarded if not JSON), or nullopt for silence.

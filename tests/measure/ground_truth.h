@@ -2,9 +2,6 @@
 // about a host path, in the collector's record shape.
 #pragma once
 
-#include "chain/crypto/hash.h"
-#include "measure/collect/snapshot.h"
-
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -13,6 +10,9 @@
 #include <iterator>
 #include <optional>
 #include <string>
+
+#include "chain/crypto/hash.h"
+#include "measure/collect/snapshot.h"
 
 namespace mchain::testing {
 

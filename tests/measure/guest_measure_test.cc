@@ -1,20 +1,18 @@
 // Measuring files inside a real guest: the test guest (tests/guest/build-guest.sh) boots under
 // QEMU with TCG, and mchain measures its fixture tree through qemu-ga on the chardev socket,
 // checked against the manifest the guest was built from.
-#include "measure/measurement.h"
-
-#include "chain/crypto/hash.h"
-
-#include "guest/guest_vm.h"
-#include "guest/libvirt_host.h"
-#include "temp_dir.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <future>
 #include <map>
 #include <sstream>
+
+#include "chain/crypto/hash.h"
+#include "guest/guest_vm.h"
+#include "guest/libvirt_host.h"
+#include "measure/measurement.h"
+#include "temp_dir.h"
 
 namespace mchain::measure {
 namespace {
@@ -39,7 +37,8 @@ class GuestMeasureTest : public ::testing::Test {
     ASSERT_TRUE(vm) << vm.error();
     vm_.emplace(std::move(*vm));
     ASSERT_TRUE(vm_->wait_for_agent(kAgentTimeout))
-        << "agent did not answer; console:\n" << testing::guest_detail::file_tail(vm_->console_log());
+        << "agent did not answer; console:\n"
+        << testing::guest_detail::file_tail(vm_->console_log());
   }
 
   qga::Client client(qga::ClientOptions options = {}) {
@@ -98,7 +97,7 @@ TEST_F(GuestMeasureTest, BulkCollectorSeesTheManifestAndEveryLaterChange) {
     if (it == base.files.end()) continue;
     const FileRecord& r = it->second;
     const std::string& type = row[1];
-    EXPECT_EQ(r.type, type == "f" ? FileType::kRegular
+    EXPECT_EQ(r.type, type == "f"   ? FileType::kRegular
                       : type == "d" ? FileType::kDirectory
                                     : FileType::kSymlink);
     EXPECT_EQ(property_text(r, Property::kPermissions), row[2]);
@@ -120,7 +119,8 @@ TEST_F(GuestMeasureTest, BulkCollectorSeesTheManifestAndEveryLaterChange) {
        "echo 'evil:x:0:0::/:/bin/sh' >> /etc/passwd && chmod 0666 /etc/shadow && "
        "chown 1000:1000 /etc/sudoers && rm /etc/issue.net && echo new > /etc/cron.d/backdoor && "
        "mv /etc/motd /etc/motd.old && ln -sf /tmp/x /etc/localtime && "
-       "echo more >> /var/log/app.log && head -c 100 /var/log/app.log > /tmp/l && cat /tmp/l > /var/log/app.log");
+       "echo more >> /var/log/app.log && head -c 100 /var/log/app.log > /tmp/l && cat /tmp/l > "
+       "/var/log/app.log");
   Measurement second = measure_guest(c, p, &base, named());
   ASSERT_TRUE(second.snapshot) << second.report.errors.front();
   std::map<std::string, std::set<Property>> changed;

@@ -68,17 +68,24 @@ class HostAgent {
   // waits until the socket accepts. nullopt if qemu-ga is missing or does not come up.
   // Starting again in the same directory (after kill_agent()) reuses the socket path and
   // the agent's state, as an agent restarted in a guest would.
-  static std::optional<HostAgent> start(const std::filesystem::path& dir,
-                                        std::vector<std::string> blocked = {},
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  static std::optional<HostAgent> start(
+      const std::filesystem::path& dir, std::vector<std::string> blocked = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     const auto executable = binary();
     if (!executable) return std::nullopt;
     const std::filesystem::path state = std::filesystem::absolute(dir);  // qemu-ga wants it so
     const std::filesystem::path socket = state / "qga.sock";
 
-    std::vector<std::string> args = {executable->string(), "-m", "unix-listen", "-p",
-                                     socket.string(),      "-t", state.string(),  "-l",
-                                     (state / "qga.log").string(), "-f",
+    std::vector<std::string> args = {executable->string(),
+                                     "-m",
+                                     "unix-listen",
+                                     "-p",
+                                     socket.string(),
+                                     "-t",
+                                     state.string(),
+                                     "-l",
+                                     (state / "qga.log").string(),
+                                     "-f",
                                      (state / "qga.pid").string()};
     if (!blocked.empty()) {
       std::string list;

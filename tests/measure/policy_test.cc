@@ -1,12 +1,12 @@
 #include "measure/policy/policy.h"
 
-#include "temp_dir.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <random>
 #include <set>
+
+#include "temp_dir.h"
 
 namespace mchain::measure {
 namespace {

@@ -92,8 +92,8 @@ TEST(QgaBase64, RoundTripsEveryLength) {
 }
 
 TEST(QgaBase64, RejectsAnythingNotCanonical) {
-  for (const char* bad : {"a", "abc", "ab=c", "a===", "====", "YQ=", "YR==", "YWI=YQ==",
-                          "Y Q==", "YQ==\n", "YW*=", "YWJ=", "-_8="}) {
+  for (const char* bad : {"a", "abc", "ab=c", "a===", "====", "YQ=", "YR==", "YWI=YQ==", "Y Q==",
+                          "YQ==\n", "YW*=", "YWJ=", "-_8="}) {
     EXPECT_FALSE(decode_base64(bad)) << bad;
   }
   EXPECT_EQ(decode_base64(""), Bytes{});
@@ -423,10 +423,9 @@ FakeAgent::Handler fake_guest(std::vector<std::string> commands, FakeAgent::Hand
   };
 }
 
-const std::vector<std::string> kAllCommands = {"guest-ping",        "guest-info",
-                                               "guest-exec",        "guest-exec-status",
-                                               "guest-file-open",   "guest-file-read",
-                                               "guest-file-close"};
+const std::vector<std::string> kAllCommands = {
+    "guest-ping",      "guest-info",      "guest-exec",      "guest-exec-status",
+    "guest-file-open", "guest-file-read", "guest-file-close"};
 
 class FakeAgentTest : public ::testing::Test {
  protected:
@@ -434,7 +433,8 @@ class FakeAgentTest : public ::testing::Test {
     fake_ = std::make_unique<FakeAgent>(dir_.path() / "fake.sock", std::move(handler));
     ASSERT_TRUE(fake_->ok());
   }
-  std::unique_ptr<Client> client(ClientOptions options = {}, UnixSocketOptions socket_options = {}) {
+  std::unique_ptr<Client> client(ClientOptions options = {},
+                                 UnixSocketOptions socket_options = {}) {
     return connect_client(fake_->socket(), options, socket_options);
   }
 
@@ -444,12 +444,13 @@ class FakeAgentTest : public ::testing::Test {
 
 TEST_F(FakeAgentTest, GarbageIsAMalformedReply) {
   std::atomic<int> pings{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
-      return FakeAgent::Reply{"this is not JSON\n"};
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
+                       return FakeAgent::Reply{"this is not JSON\n"};
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->ping(), Errc::kMalformedReply, "not JSON");
@@ -457,20 +458,23 @@ TEST_F(FakeAgentTest, GarbageIsAMalformedReply) {
 }
 
 TEST_F(FakeAgentTest, NonObjectIsAMalformedReply) {
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping")) return FakeAgent::Reply{"[1, 2]\n"};
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping")) return FakeAgent::Reply{"[1, 2]\n"};
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->ping(), Errc::kMalformedReply, "not a JSON object");
 }
 
 TEST_F(FakeAgentTest, ReplyWithoutReturnOrErrorIsMalformed) {
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping")) return FakeAgent::Reply{"{\"result\": 1}\n"};
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping"))
+                       return FakeAgent::Reply{"{\"result\": 1}\n"};
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->ping(), Errc::kMalformedReply, "neither");
@@ -480,7 +484,8 @@ TEST_F(FakeAgentTest, WrongMemberTypesAreMalformed) {
   serve([](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
     if (FakeAgent::is_sync(request)) return FakeAgent::sync_reply(request);
     if (FakeAgent::is(request, "guest-info")) {
-      return FakeAgent::ok_reply({{"version", 7}, {"supported_commands", FakeAgent::Json::array()}});
+      return FakeAgent::ok_reply(
+          {{"version", 7}, {"supported_commands", FakeAgent::Json::array()}});
     }
     return std::nullopt;
   });
@@ -491,12 +496,13 @@ TEST_F(FakeAgentTest, WrongMemberTypesAreMalformed) {
 
 TEST_F(FakeAgentTest, OversizeReplyThenResync) {
   std::atomic<int> pings{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
-      return FakeAgent::ok_reply(std::string(1 << 20, 'x'));
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
+                       return FakeAgent::ok_reply(std::string(1 << 20, 'x'));
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client({}, UnixSocketOptions{.max_reply_bytes = 4096});
   ASSERT_TRUE(c);
   expect_error(c->ping(), Errc::kOversizeReply, "4096");
@@ -507,10 +513,12 @@ TEST_F(FakeAgentTest, OversizeReplyThenResync) {
 
 TEST_F(FakeAgentTest, NoReplyTimesOutWithoutHanging) {
   std::atomic<int> pings{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping") && pings++ == 0) return FakeAgent::Reply{};  // nothing
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping") && pings++ == 0)
+                       return FakeAgent::Reply{};  // nothing
+                     return std::nullopt;
+                   }));
   auto c = client(ClientOptions{.command_timeout = 300ms});
   ASSERT_TRUE(c);
   const auto start = Clock::now();
@@ -520,14 +528,15 @@ TEST_F(FakeAgentTest, NoReplyTimesOutWithoutHanging) {
 }
 
 TEST_F(FakeAgentTest, LateReplyIsNotTakenForTheNextOne) {
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "test-first")) {
-      // Comes after the client gave up, while it resynchronises.
-      return FakeAgent::Reply{FakeAgent::line({{"return", "first"}}), false, 600ms};
-    }
-    if (FakeAgent::is(request, "test-second")) return FakeAgent::ok_reply("second");
-    return std::nullopt;
-  }));
+  serve(fake_guest(
+      kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+        if (FakeAgent::is(request, "test-first")) {
+          // Comes after the client gave up, while it resynchronises.
+          return FakeAgent::Reply{FakeAgent::line({{"return", "first"}}), false, 600ms};
+        }
+        if (FakeAgent::is(request, "test-second")) return FakeAgent::ok_reply("second");
+        return std::nullopt;
+      }));
   auto transport = connect_unix_socket(fake_->socket());
   ASSERT_TRUE(transport) << transport.error().message;
   expect_error((*transport)->round_trip({{"execute", "test-first"}}, 200ms), Errc::kTimeout);
@@ -575,7 +584,8 @@ TEST_F(FakeAgentTest, WrongSyncIdThenTheRightOne) {
 
 TEST_F(FakeAgentTest, OnlyWrongSyncIdsMeanNotConnected) {
   serve([&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is_sync(request)) return FakeAgent::Reply{"\xff" + FakeAgent::line({{"return", 1}})};
+    if (FakeAgent::is_sync(request))
+      return FakeAgent::Reply{"\xff" + FakeAgent::line({{"return", 1}})};
     return std::nullopt;
   });
   auto c = client({}, UnixSocketOptions{.sync_timeout = 300ms});
@@ -595,12 +605,13 @@ TEST_F(FakeAgentTest, AcceptingButSilentAgentIsNotConnected) {
 
 TEST_F(FakeAgentTest, EofInTheMiddleOfAReply) {
   std::atomic<int> pings{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
-      return FakeAgent::Reply{"{\"return\": {", true};
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-ping") && pings++ == 0) {
+                       return FakeAgent::Reply{"{\"return\": {", true};
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->ping(), Errc::kNotConnected, "closed");
@@ -617,42 +628,47 @@ TEST_F(FakeAgentTest, ReadToEndPipelinesReadsInAnyReplyLayout) {
   const std::string content = std::string(3000, '?') + "tail";
   std::atomic<int> reads{0};
   std::atomic<std::size_t> offset{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
-    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
-    if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
-    const int n = reads++;
-    const std::size_t count = request["arguments"]["count"];
-    const std::size_t at = offset.load();
-    const std::string piece = content.substr(std::min(at, content.size()), count);
-    offset = at + piece.size();
-    const bool eof = offset.load() >= content.size();
-    std::string b64 = encode_base64(as_bytes(piece));
-    std::string line;
-    switch (n % 3) {
-      case 0:
-        line = "{\"return\": {\"count\": " + std::to_string(piece.size()) + ", \"buf-b64\": \"" +
-               b64 + "\", \"eof\": " + (eof ? "true" : "false") + "}}\n";
-        break;
-      case 1:
-        line = "{\"return\":{\"eof\":" + std::string(eof ? "true" : "false") + ",\"buf-b64\":\"" +
-               b64 + "\",\"count\":" + std::to_string(piece.size()) + "}}\n";
-        break;
-      default: {
-        std::string escaped;
-        for (char ch : b64) escaped += ch == '/' ? std::string("\\/") : std::string(1, ch);
-        line = "{\"return\": {\"count\": " + std::to_string(piece.size()) + ", \"buf-b64\": \"" +
-               escaped + "\", \"eof\": " + (eof ? "true" : "false") + "}}\n";
-      }
-    }
-    return FakeAgent::Reply{line};
-  }));
+  serve(fake_guest(
+      kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+        if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+        if (FakeAgent::is(request, "guest-file-close"))
+          return FakeAgent::ok_reply(FakeAgent::Json::object());
+        if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
+        const int n = reads++;
+        const std::size_t count = request["arguments"]["count"];
+        const std::size_t at = offset.load();
+        const std::string piece = content.substr(std::min(at, content.size()), count);
+        offset = at + piece.size();
+        const bool eof = offset.load() >= content.size();
+        std::string b64 = encode_base64(as_bytes(piece));
+        std::string line;
+        switch (n % 3) {
+          case 0:
+            line = "{\"return\": {\"count\": " + std::to_string(piece.size()) +
+                   ", \"buf-b64\": \"" + b64 + "\", \"eof\": " + (eof ? "true" : "false") + "}}\n";
+            break;
+          case 1:
+            line = "{\"return\":{\"eof\":" + std::string(eof ? "true" : "false") +
+                   ",\"buf-b64\":\"" + b64 + "\",\"count\":" + std::to_string(piece.size()) +
+                   "}}\n";
+            break;
+          default: {
+            std::string escaped;
+            for (char ch : b64) escaped += ch == '/' ? std::string("\\/") : std::string(1, ch);
+            line = "{\"return\": {\"count\": " + std::to_string(piece.size()) +
+                   ", \"buf-b64\": \"" + escaped + "\", \"eof\": " + (eof ? "true" : "false") +
+                   "}}\n";
+          }
+        }
+        return FakeAgent::Reply{line};
+      }));
   auto c = client();
   ASSERT_TRUE(c);
   auto file = c->open_file("/f");
   ASSERT_TRUE(file) << file.error().message;
   std::string got;
-  auto total = file->read_to_end(700, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
+  auto total =
+      file->read_to_end(700, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
   ASSERT_TRUE(total) << total.error().message;
   EXPECT_EQ(*total, content.size());
   EXPECT_EQ(got, content);
@@ -663,33 +679,39 @@ TEST_F(FakeAgentTest, ReadToEndPipelinesReadsInAnyReplyLayout) {
 
 TEST_F(FakeAgentTest, ReadToEndStopsAtAnErrorAndKeepsTheStreamInStep) {
   std::atomic<int> reads{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
-    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
-    if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
-    if (reads++ == 1) return FakeAgent::error_reply("GenericError", "handle '5' has not been found");
-    return FakeAgent::ok_reply({{"count", 3}, {"buf-b64", "YWJj"}, {"eof", false}});
-  }));
+  serve(fake_guest(
+      kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+        if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+        if (FakeAgent::is(request, "guest-file-close"))
+          return FakeAgent::ok_reply(FakeAgent::Json::object());
+        if (!FakeAgent::is(request, "guest-file-read")) return std::nullopt;
+        if (reads++ == 1)
+          return FakeAgent::error_reply("GenericError", "handle '5' has not been found");
+        return FakeAgent::ok_reply({{"count", 3}, {"buf-b64", "YWJj"}, {"eof", false}});
+      }));
   auto c = client();
   ASSERT_TRUE(c);
   auto file = c->open_file("/f");
   ASSERT_TRUE(file);
   std::string got;
-  auto total = file->read_to_end(3, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
+  auto total =
+      file->read_to_end(3, [&](ByteView piece) { got.append(piece.begin(), piece.end()); });
   expect_error(total, Errc::kHandleLost, "not been found");
   EXPECT_EQ(got, "abc");  // what came before the error, and nothing after it
   EXPECT_TRUE(c->ping());
 }
 
 TEST_F(FakeAgentTest, ReadToEndRefusesEmptyReadsWithoutEof) {
-  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
-    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
-    if (FakeAgent::is(request, "guest-file-read")) {
-      return FakeAgent::ok_reply({{"count", 0}, {"buf-b64", ""}, {"eof", false}});
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(5);
+                     if (FakeAgent::is(request, "guest-file-close"))
+                       return FakeAgent::ok_reply(FakeAgent::Json::object());
+                     if (FakeAgent::is(request, "guest-file-read")) {
+                       return FakeAgent::ok_reply({{"count", 0}, {"buf-b64", ""}, {"eof", false}});
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   auto file = c->open_file("/dev/endless");
@@ -700,13 +722,16 @@ TEST_F(FakeAgentTest, ReadToEndRefusesEmptyReadsWithoutEof) {
 }
 
 TEST_F(FakeAgentTest, BadBase64InExecOutput) {
-  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-exec")) return FakeAgent::ok_reply({{"pid", 7}});
-    if (FakeAgent::is(request, "guest-exec-status")) {
-      return FakeAgent::ok_reply({{"exited", true}, {"exitcode", 0}, {"out-data", "not base64!"}});
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-exec"))
+                       return FakeAgent::ok_reply({{"pid", 7}});
+                     if (FakeAgent::is(request, "guest-exec-status")) {
+                       return FakeAgent::ok_reply(
+                           {{"exited", true}, {"exitcode", 0}, {"out-data", "not base64!"}});
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->exec("/bin/true", {}), Errc::kMalformedReply, "out-data");
@@ -714,20 +739,21 @@ TEST_F(FakeAgentTest, BadBase64InExecOutput) {
 
 TEST_F(FakeAgentTest, ExecPollsUntilExitAndReportsTruncation) {
   std::atomic<int> polls{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-exec")) {
-      EXPECT_EQ(request["arguments"]["capture-output"], true);
-      EXPECT_EQ(request["arguments"]["input-data"], "aW4=");
-      return FakeAgent::ok_reply({{"pid", 7}});
-    }
-    if (FakeAgent::is(request, "guest-exec-status")) {
-      EXPECT_EQ(request["arguments"]["pid"], 7);
-      if (++polls < 4) return FakeAgent::ok_reply({{"exited", false}});
-      return FakeAgent::ok_reply({{"exited", true}, {"exitcode", 0}, {"out-data", "b3V0"},
-                                  {"out-truncated", true}});
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(
+      kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+        if (FakeAgent::is(request, "guest-exec")) {
+          EXPECT_EQ(request["arguments"]["capture-output"], true);
+          EXPECT_EQ(request["arguments"]["input-data"], "aW4=");
+          return FakeAgent::ok_reply({{"pid", 7}});
+        }
+        if (FakeAgent::is(request, "guest-exec-status")) {
+          EXPECT_EQ(request["arguments"]["pid"], 7);
+          if (++polls < 4) return FakeAgent::ok_reply({{"exited", false}});
+          return FakeAgent::ok_reply(
+              {{"exited", true}, {"exitcode", 0}, {"out-data", "b3V0"}, {"out-truncated", true}});
+        }
+        return std::nullopt;
+      }));
   auto c = client();
   ASSERT_TRUE(c);
   auto result = c->exec("/bin/x", {"a"}, as_bytes("in"));
@@ -739,24 +765,29 @@ TEST_F(FakeAgentTest, ExecPollsUntilExitAndReportsTruncation) {
 }
 
 TEST_F(FakeAgentTest, ExitedWithoutCodeOrSignalIsMalformed) {
-  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-exec")) return FakeAgent::ok_reply({{"pid", 7}});
-    if (FakeAgent::is(request, "guest-exec-status")) return FakeAgent::ok_reply({{"exited", true}});
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-exec"))
+                       return FakeAgent::ok_reply({{"pid", 7}});
+                     if (FakeAgent::is(request, "guest-exec-status"))
+                       return FakeAgent::ok_reply({{"exited", true}});
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->exec("/bin/true", {}), Errc::kMalformedReply, "exitcode");
 }
 
 TEST_F(FakeAgentTest, UnknownExecPidIsAHandleLost) {
-  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-exec")) return FakeAgent::ok_reply({{"pid", 7}});
-    if (FakeAgent::is(request, "guest-exec-status")) {
-      return FakeAgent::error_reply("GenericError", "Invalid parameter 'pid'");
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-exec"))
+                       return FakeAgent::ok_reply({{"pid", 7}});
+                     if (FakeAgent::is(request, "guest-exec-status")) {
+                       return FakeAgent::error_reply("GenericError", "Invalid parameter 'pid'");
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->exec("/bin/true", {}), Errc::kHandleLost, "'pid'");
@@ -764,16 +795,19 @@ TEST_F(FakeAgentTest, UnknownExecPidIsAHandleLost) {
 
 TEST_F(FakeAgentTest, CommandDisabledOrUnknownByTheAgent) {
   std::atomic<int> execs{0};
-  serve(fake_guest(kAllCommands, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-exec")) {
-      // guest-info said yes, the command itself says no (configuration changed meanwhile).
-      if (execs++ == 0) {
-        return FakeAgent::error_reply("CommandNotFound", "Command guest-exec has been disabled");
-      }
-      return FakeAgent::error_reply("CommandNotFound", "The command guest-exec has not been found");
-    }
-    return std::nullopt;
-  }));
+  serve(fake_guest(kAllCommands,
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-exec")) {
+                       // guest-info said yes, the command itself says no (configuration changed meanwhile).
+                       if (execs++ == 0) {
+                         return FakeAgent::error_reply("CommandNotFound",
+                                                       "Command guest-exec has been disabled");
+                       }
+                       return FakeAgent::error_reply("CommandNotFound",
+                                                     "The command guest-exec has not been found");
+                     }
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->exec("/bin/true", {}), Errc::kCommandDisabled, "disabled guest-exec");
@@ -782,10 +816,11 @@ TEST_F(FakeAgentTest, CommandDisabledOrUnknownByTheAgent) {
 
 TEST_F(FakeAgentTest, CommandsMissingFromInfoAreRefusedEarly) {
   std::atomic<int> opens{0};
-  serve(fake_guest({"guest-ping", "guest-info"}, [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-file-open")) ++opens;
-    return std::nullopt;
-  }));
+  serve(fake_guest({"guest-ping", "guest-info"},
+                   [&](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+                     if (FakeAgent::is(request, "guest-file-open")) ++opens;
+                     return std::nullopt;
+                   }));
   auto c = client();
   ASSERT_TRUE(c);
   expect_error(c->open_file("/etc/hostname"), Errc::kCommandDisabled, "fake-1.0");
@@ -794,14 +829,16 @@ TEST_F(FakeAgentTest, CommandsMissingFromInfoAreRefusedEarly) {
 }
 
 TEST_F(FakeAgentTest, FileReadCountMustMatchItsData) {
-  serve(fake_guest(kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-    if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(1000);
-    if (FakeAgent::is(request, "guest-file-read")) {
-      return FakeAgent::ok_reply({{"count", 5}, {"buf-b64", "YQ=="}, {"eof", true}});
-    }
-    if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
-    return std::nullopt;
-  }));
+  serve(fake_guest(
+      kAllCommands, [](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+        if (FakeAgent::is(request, "guest-file-open")) return FakeAgent::ok_reply(1000);
+        if (FakeAgent::is(request, "guest-file-read")) {
+          return FakeAgent::ok_reply({{"count", 5}, {"buf-b64", "YQ=="}, {"eof", true}});
+        }
+        if (FakeAgent::is(request, "guest-file-close"))
+          return FakeAgent::ok_reply(FakeAgent::Json::object());
+        return std::nullopt;
+      }));
   auto c = client();
   ASSERT_TRUE(c);
   auto file = c->open_file("/x");
@@ -816,28 +853,30 @@ class RebootingGuest : public FakeAgentTest {
   static constexpr const char* kBootIds[] = {"5f72d50a-6807-4c54-8270-8db63074b00d",
                                              "0c3b5f7e-1111-4222-8333-944455556666"};
   void SetUp() override {
-    serve(fake_guest(kAllCommands, [this](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
-      if (FakeAgent::is(request, "guest-file-open")) {
-        if (request["arguments"]["path"] == "/proc/sys/kernel/random/boot_id") {
-          return FakeAgent::ok_reply(5000 + next_handle_++);
-        }
-        return FakeAgent::ok_reply(1000);
-      }
-      if (FakeAgent::is(request, "guest-file-read")) {
-        const std::int64_t handle = request["arguments"]["handle"];
-        if (handle >= 5000) {
-          const std::string id = std::string(kBootIds[boot_.load()]) + "\n";
-          return FakeAgent::ok_reply(
-              {{"count", id.size()}, {"buf-b64", encode_base64(as_bytes(id))}, {"eof", true}});
-        }
-        if (boot_.load() == 0) {
-          return FakeAgent::ok_reply({{"count", 2}, {"buf-b64", "aGk="}, {"eof", false}});
-        }
-        return FakeAgent::error_reply("GenericError", "handle '1000' has not been found");
-      }
-      if (FakeAgent::is(request, "guest-file-close")) return FakeAgent::ok_reply(FakeAgent::Json::object());
-      return std::nullopt;
-    }));
+    serve(fake_guest(
+        kAllCommands, [this](const FakeAgent::Json& request) -> std::optional<FakeAgent::Reply> {
+          if (FakeAgent::is(request, "guest-file-open")) {
+            if (request["arguments"]["path"] == "/proc/sys/kernel/random/boot_id") {
+              return FakeAgent::ok_reply(5000 + next_handle_++);
+            }
+            return FakeAgent::ok_reply(1000);
+          }
+          if (FakeAgent::is(request, "guest-file-read")) {
+            const std::int64_t handle = request["arguments"]["handle"];
+            if (handle >= 5000) {
+              const std::string id = std::string(kBootIds[boot_.load()]) + "\n";
+              return FakeAgent::ok_reply(
+                  {{"count", id.size()}, {"buf-b64", encode_base64(as_bytes(id))}, {"eof", true}});
+            }
+            if (boot_.load() == 0) {
+              return FakeAgent::ok_reply({{"count", 2}, {"buf-b64", "aGk="}, {"eof", false}});
+            }
+            return FakeAgent::error_reply("GenericError", "handle '1000' has not been found");
+          }
+          if (FakeAgent::is(request, "guest-file-close"))
+            return FakeAgent::ok_reply(FakeAgent::Json::object());
+          return std::nullopt;
+        }));
   }
   std::atomic<int> boot_{0};
   std::atomic<int> next_handle_{0};

@@ -41,10 +41,10 @@ FileRecord file(std::uint64_t size, std::uint32_t mode, std::uint8_t content) {
 class ReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto p = Policy::from_parts(
-        {rule("/etc", letters("pinugtsm").add(Property::kSha256), "config", 100),
-         rule("/var/log", letters("pugtl"), "logs", 30)},
-        {});
+    auto p =
+        Policy::from_parts({rule("/etc", letters("pinugtsm").add(Property::kSha256), "config", 100),
+                            rule("/var/log", letters("pugtl"), "logs", 30)},
+                           {});
     ASSERT_TRUE(p) << p.error().message;
     policy_ = std::move(*p);
     base_ = snapshot();
@@ -83,8 +83,8 @@ TEST_F(ReportTest, AddedRemovedChangedWithRuleAndSeverity) {
   now.files["/etc/new"] = file(1, 0600, 9);
   now.files["/etc/passwd"].mode = 0666;
   now.files["/etc/passwd"].sha256.fill(7);
-  now.files["/etc/passwd"].atime = 5;  // not in the mask: not a change
-  now.files["/var/log/app.log"].size = 5000;  // growing: fine
+  now.files["/etc/passwd"].atime = 5;           // not in the mask: not a change
+  now.files["/var/log/app.log"].size = 5000;    // growing: fine
   now.files["/var/log/shrinks.log"].size = 10;  // growing file shrank: flagged
   Report r = compare(policy_, &base_, now);
   ASSERT_EQ(r.changes.size(), 4u);
@@ -96,7 +96,10 @@ TEST_F(ReportTest, AddedRemovedChangedWithRuleAndSeverity) {
   EXPECT_EQ(r.changes[2].changes[0], (PropertyChange{Property::kPermissions, "0644", "0666"}));
   EXPECT_EQ(r.changes[2].changes[1].property, Property::kSha256);
   EXPECT_EQ(r.changes[2].changes[1].old_value, to_hex(file(0, 0, 1).sha256));
-  EXPECT_EQ(r.changes[3], (ObjectChange{ChangeKind::kChanged, "/var/log/shrinks.log", "logs", 30,
+  EXPECT_EQ(r.changes[3], (ObjectChange{ChangeKind::kChanged,
+                                        "/var/log/shrinks.log",
+                                        "logs",
+                                        30,
                                         {{Property::kGrowing, "1000", "10"}}}));
   EXPECT_EQ(r.count(ChangeKind::kAdded), 1u);
   EXPECT_EQ(r.exit_code(), 1 | 2 | 4);
