@@ -31,8 +31,4 @@ int chain_verify(const ChainCommandOptions& options, std::ostream& out, std::ost
 int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, TimeUs to,
                std::ostream& out, std::ostream& err);
 
-// A time on the command line: microseconds since the epoch, or ISO 8601 UTC
-// ("2026-11-22T15:38:58Z", optionally with up to six fractional digits).
-Result<TimeUs> parse_time(std::string_view text);
-
 }  // namespace mchain::agent

@@ -281,7 +281,7 @@ int run_history(const Args& args) {
     if (name != "--from" && name != "--to") {
       return usage_error(name + " does not apply to history");
     }
-    auto t = agent::parse_time(value);
+    auto t = parse_time(value);
     if (!t) return usage_error(name + ": " + t.error().message);
     (name == "--from" ? from : to) = *t;
   }

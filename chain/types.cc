@@ -2,6 +2,7 @@
 
 #include "chain/crypto/hash.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -137,6 +138,52 @@ std::string format_time(TimeUs t) {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<unsigned>(t % 1'000'000));
   return text;
+}
+
+namespace {
+std::optional<std::uint64_t> parse_decimal_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+}  // namespace
+
+Result<TimeUs> parse_time(std::string_view text) {
+  if (auto us = parse_decimal_u64(text)) return *us;
+  // YYYY-MM-DDTHH:MM:SS[.ffffff]Z
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                  &second, &consumed) != 6 ||
+      consumed != 19) {
+    return fail("'" + s + "' is neither microseconds since the epoch nor ISO 8601 UTC");
+  }
+  std::string_view rest = text.substr(19);
+  std::uint64_t micros = 0;
+  if (rest.starts_with('.')) {
+    std::size_t digits = 1;
+    while (digits < rest.size() && digits <= 6 && rest[digits] >= '0' && rest[digits] <= '9') {
+      micros = micros * 10 + static_cast<std::uint64_t>(rest[digits] - '0');
+      ++digits;
+    }
+    if (digits == 1) return fail("'" + s + "': no digits after the decimal point");
+    for (std::size_t d = digits; d <= 6; ++d) micros *= 10;
+    rest = rest.substr(digits);
+  }
+  if (rest != "Z") return fail("'" + s + "': ISO times must be UTC and end in Z");
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const std::time_t seconds = ::timegm(&tm);
+  if (seconds < 0 || month < 1 || month > 12 || day < 1 || day > 31) {
+    return fail("'" + s + "' is not a time after 1970");
+  }
+  return static_cast<TimeUs>(seconds) * 1'000'000 + micros;
 }
 
 }  // namespace mchain

@@ -1,6 +1,8 @@
 // Byte containers, digests and identifiers shared by every chain structure.
 #pragma once
 
+#include "chain/error.h"
+
 #include <array>
 #include <compare>
 #include <cstddef>
@@ -52,5 +54,8 @@ using TimeUs = std::uint64_t;
 TimeUs now_us();
 // ISO 8601 in UTC with microseconds, e.g. "2026-11-22T15:38:06.028474Z", for logs and errors.
 std::string format_time(TimeUs t);
+// A time as people write it: microseconds since the epoch, or ISO 8601 UTC
+// ("2026-11-22T15:38:58Z", optionally with up to six fractional digits).
+Result<TimeUs> parse_time(std::string_view text);
 
 }  // namespace mchain
