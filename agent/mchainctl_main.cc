@@ -13,6 +13,8 @@
 #include "agent/measure_command.h"
 #include "agent/version.h"
 #include "chain/crypto/keyfile.h"
+#include "chain/file_io.h"
+#include "chain/node/genesis.h"
 #include "chain/package/records.h"
 
 namespace {
@@ -46,6 +48,14 @@ On a local chain store (--store DIR, default /var/lib/mchain/chain; read-only):
   history <vm-uuid> [--from T] [--to T] [--json]
       The VM's confirmed packages in time order, each with the block that holds it and a
       Merkle inclusion proof (verified before printing). T: microseconds or ISO 8601 UTC.
+
+A cluster's genesis file (the first members, their addresses and node keys):
+  genesis create --out FILE --chain NAME --node ID,HOST:PORT,KEY.pub [--node …]
+                 [--time T] [--difficulty N]
+      Write a genesis file (T defaults to now, N to 16). Every node starts from the same
+      file; its SHA-256, printed here, names the cluster.
+  genesis show FILE [--json]
+      Check a genesis file member by member and print its members and hash.
 
 Measuring a guest directly through its qemu-guest-agent (no daemon needed):
   measure (--qga-socket PATH | --domain DOM [--connect URI]) --policy FILE
@@ -84,7 +94,7 @@ bool takes_value(std::string_view name) {
   for (std::string_view known :
        {"--dir", "--file", "--flip", "--out", "--alg", "--store", "--from", "--to", "--diff",
         "--qga-socket", "--domain", "--connect", "--policy", "--baseline", "--collector", "--vm",
-        "--timeout", "--report-out"}) {
+        "--timeout", "--report-out", "--chain", "--node", "--time", "--difficulty"}) {
     if (name == known) return true;
   }
   return false;
@@ -288,6 +298,89 @@ int run_history(const Args& args) {
   return agent::vm_history(chain_options(args), *vm, from, to, std::cout, std::cerr);
 }
 
+// genesis create | genesis show FILE
+int run_genesis(const Args& args) {
+  const auto& words = args.positional;
+  if (words.size() >= 2 && words[1] == "show") {
+    if (!only_known_flags(args, {"--json"})) return kUsageError;
+    if (words.size() != 3 || !args.options.empty()) return usage_error("genesis show needs one FILE");
+    auto genesis = load_genesis(words[2]);
+    if (!genesis) {
+      std::cerr << "mchainctl: " << genesis.error().message << '\n';
+      return 1;
+    }
+    if (args.flag("--json")) {
+      std::cout << genesis->to_json();
+      return 0;
+    }
+    std::cout << "chain: " << genesis->chain << "\nhash: " << to_hex(genesis->hash())
+              << "\ntime: " << format_time(genesis->time)
+              << "\ndifficulty: " << unsigned{genesis->difficulty} << '\n';
+    for (const GenesisNode& node : genesis->nodes) {
+      std::cout << "node " << node.id << " at " << address_text(node) << ", key "
+                << to_hex(node.key.fingerprint()).substr(0, 16) << " ("
+                << crypto::to_string(node.key.alg()) << ")\n";
+    }
+    return 0;
+  }
+  if (words.size() != 2 || words[1] != "create") {
+    return usage_error("genesis needs a subcommand: create or show");
+  }
+  if (!only_known_flags(args, {})) return kUsageError;
+  // Built as JSON text and parsed back, so that create checks exactly what nodes will check.
+  nlohmann::ordered_json doc = {{"chain", ""}, {"time", format_time(now_us())}, {"difficulty", 16},
+                                {"nodes", nlohmann::ordered_json::array()}};
+  std::optional<std::string> out;
+  for (const auto& [name, value] : args.options) {
+    if (name == "--out") {
+      out = value;
+    } else if (name == "--chain") {
+      doc["chain"] = value;
+    } else if (name == "--time") {
+      auto t = parse_time(value);
+      if (!t) return usage_error("--time: " + t.error().message);
+      doc["time"] = format_time(*t);
+    } else if (name == "--difficulty") {
+      unsigned d = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), d);
+      if (ec != std::errc() || end != value.data() + value.size()) {
+        return usage_error("--difficulty needs a number, not '" + value + "'");
+      }
+      doc["difficulty"] = d;
+    } else if (name == "--node") {
+      // ID,HOST:PORT,KEYFILE
+      const auto first = value.find(',');
+      const auto last = value.rfind(',');
+      if (first == std::string::npos || first == last) {
+        return usage_error("--node needs ID,HOST:PORT,KEY.pub, not '" + value + "'");
+      }
+      auto key = crypto::read_public_key_file(value.substr(last + 1));
+      if (!key) {
+        std::cerr << "mchainctl: " << key.error().message << '\n';
+        return 1;
+      }
+      doc["nodes"].push_back({{"id", value.substr(0, first)},
+                              {"address", value.substr(first + 1, last - first - 1)},
+                              {"key", key_text(*key)}});
+    } else {
+      return usage_error(name + " does not apply to genesis create");
+    }
+  }
+  if (!out) return usage_error("genesis create needs --out FILE");
+  auto genesis = parse_genesis(doc.dump(), "genesis");
+  if (!genesis) {
+    std::cerr << "mchainctl: " << genesis.error().message << '\n';
+    return 1;
+  }
+  if (auto written = write_file_atomically(*out, genesis->to_json(), 0644, "genesis"); !written) {
+    std::cerr << "mchainctl: " << written.error().message << '\n';
+    return 1;
+  }
+  std::cout << "wrote " << *out << ": chain " << genesis->chain << ", " << genesis->nodes.size()
+            << " nodes, hash " << to_hex(genesis->hash()) << '\n';
+  return 0;
+}
+
 int run_measure(const Args& args) {
   // measure's exit status is Tripwire's bitmask, so a usage problem is its "error" bit.
   auto usage = [](const std::string& message) {
@@ -380,5 +473,6 @@ int main(int argc, char** argv) {
   if (words[0] == "chain") return run_chain(*args);
   if (words[0] == "history") return run_history(*args);
   if (words[0] == "measure") return run_measure(*args);
+  if (words[0] == "genesis") return run_genesis(*args);
   return usage_error("unknown command '" + std::string(command) + "'");
 }

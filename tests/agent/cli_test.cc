@@ -353,3 +353,35 @@ TEST_F(Cli, DemoRefusesToReuseAnEarlierChain) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Cli, GenesisCreateThenShowGiveTheSameHash) {
+  for (const char* name : {"n1", "n2"}) {
+    ASSERT_EQ(run(kCtl + " key generate --out " + (dir_ / name).string() + ".key").status, 0);
+  }
+  const std::string file = (dir_ / "genesis.json").string();
+  Outcome created =
+      run(kCtl + " genesis create --out " + file + " --chain test-1 --time 2026-11-22T00:00:00Z" +
+          " --node n1,127.0.0.1:7401," + (dir_ / "n1.key.pub").string() +
+          " --node n2,[::1]:7402," + (dir_ / "n2.key.pub").string());
+  ASSERT_EQ(created.status, 0) << created.out;
+  const auto hash_at = created.out.find("hash ");
+  ASSERT_NE(hash_at, std::string::npos);
+  const std::string hash = created.out.substr(hash_at + 5, 64);
+  Outcome shown = run(kCtl + " genesis show " + file);
+  ASSERT_EQ(shown.status, 0) << shown.out;
+  EXPECT_NE(shown.out.find("hash: " + hash), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("node n2 at [::1]:7402"), std::string::npos) << shown.out;
+
+  // The same checks as every node makes: a duplicate address is refused, with its path.
+  Outcome duplicate = run(kCtl + " genesis create --out " + (dir_ / "g2.json").string() +
+                          " --chain c --node n1,h:1," + (dir_ / "n1.key.pub").string() +
+                          " --node n2,h:1," + (dir_ / "n2.key.pub").string());
+  EXPECT_EQ(duplicate.status, 1);
+  EXPECT_NE(duplicate.out.find("nodes[1].address: listed twice"), std::string::npos)
+      << duplicate.out;
+  EXPECT_FALSE(fs::exists(dir_ / "g2.json"));
+}
+
+}  // namespace
