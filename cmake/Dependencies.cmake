@@ -23,6 +23,12 @@ if(NOT MCHAIN_SNAPPY_LIBRARY)
   message(FATAL_ERROR "snappy not found: apt-get install libsnappy-dev")
 endif()
 
+# Standalone Asio is header-only: no CMake config or pkg-config module, so look for its header.
+find_path(MCHAIN_ASIO_INCLUDE_DIR asio.hpp)
+if(NOT MCHAIN_ASIO_INCLUDE_DIR)
+  message(FATAL_ERROR "asio.hpp not found: apt-get install libasio-dev")
+endif()
+
 # pkg-config modules, as one imported target PkgConfig::<prefix>.
 macro(mchain_require_pkg_config prefix debian_package)
   pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${ARGN})

@@ -12,6 +12,7 @@ packages=(
   libssl-dev                        # OpenSSL 3: hashes, signatures, AES-GCM
   nlohmann-json3-dev                # JSON output of the CLI and the benchmarks
   libleveldb-dev libsnappy-dev      # the chain store (leveldb's CMake config links snappy)
+  libasio-dev                       # standalone Asio: the peer network's event loop and TLS sockets
   libgtest-dev libgmock-dev         # tests
   libvirt-dev                       # guest-agent commands through libvirt (libvirt, libvirt-qemu)
   qemu-guest-agent                  # tests run a real qemu-ga on the host as the guest agent

@@ -1,0 +1,53 @@
+// The peer wire format, below TLS: every frame is a 4-byte big-endian payload length, then the
+// payload. A payload starts with one kind byte:
+//   kHello   the sender's node id (UTF-8); the first frame each side sends after the handshake
+//   kGossip  an opaque message to deliver and flood
+// Kept free of sockets so that it can be tested byte by byte.
+#pragma once
+
+#include "chain/error.h"
+#include "chain/types.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string_view>
+
+namespace mchain::net {
+
+inline constexpr std::size_t kFrameHeaderSize = 4;
+inline constexpr std::size_t kDefaultMaxFrame = std::size_t{16} << 20;
+
+enum class FrameKind : std::uint8_t {
+  kHello = 1,
+  kGossip = 2,
+};
+
+// Length prefix + payload. The caller keeps payload.size() below 2^32 (and below the cap its
+// peers use).
+Bytes encode_frame(ByteView payload);
+Bytes encode_hello(std::string_view node_id);
+Bytes encode_gossip(ByteView message);
+
+// Splits a byte stream into frame payloads. A length above `max_payload` is an error at once,
+// from the header alone, so a peer cannot make us buffer a huge frame. After an error the
+// decoder stays failed.
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(std::size_t max_payload = kDefaultMaxFrame) : max_payload_(max_payload) {}
+
+  // Appends received bytes and splits off every complete frame.
+  Status feed(ByteView data);
+  // The oldest complete payload not yet taken, if any.
+  std::optional<Bytes> next();
+  bool failed() const { return failed_; }
+
+ private:
+  std::size_t max_payload_;
+  Bytes buffer_;           // bytes of the incomplete frame at the end of the stream
+  std::deque<Bytes> ready_;
+  bool failed_ = false;
+};
+
+}  // namespace mchain::net

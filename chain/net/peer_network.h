@@ -1,0 +1,128 @@
+// The peer network (SPEC §6 "Network"): TLS 1.3 links with mutual authentication between
+// nodes, length-prefixed frames, and gossip of opaque messages (deduplicated by SHA-256 and
+// flooded to every other peer).
+//
+// Admission. A link is used only after both checks pass: the TLS handshake, which proves the
+// peer holds the private key of its certificate (see tls_identity.h), and a hello frame naming
+// the peer's node id, whose admitted key must equal the certificate key. An unknown id, a key
+// that is not the one admitted for the claimed id, or a failed handshake closes the link and
+// is counted. Admission is asked again on every new link, so a membership change takes effect
+// on reconnect; recheck_admission() also closes live links that are no longer admitted.
+//
+// One link per peer. The node with the lexicographically lower id dials; the higher one only
+// accepts. If an inbound link arrives for a peer that already has one, the newer link replaces
+// the older (the dialer only starts a new link after it gave up on the old one, so the newer
+// is the live one). A dial that fails, or a dialled link that drops, is retried with
+// exponential backoff (initial_backoff doubling to max_backoff, each wait drawn uniformly from
+// its upper half for jitter), reset once a link is established.
+//
+// Send queues. Each link has a bounded queue (messages and bytes). A peer that does not keep
+// up must not hold back the others, so when its queue is full the link is closed (counted as a
+// queue overflow); it reconnects later and catches up through the chain's own sync. Messages
+// are not stored for peers that are not connected.
+//
+// Threading. One thread of our own runs the event loop. broadcast(), recheck_admission(),
+// snapshot() and stop() may be called from any thread; Deliver and Admission are called on
+// the network thread and must not block for long or call stop().
+#pragma once
+
+#include "chain/crypto/sign.h"
+#include "chain/error.h"
+#include "chain/node/transport.h"
+#include "chain/types.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mchain::net {
+
+struct PeerAddress {
+  std::string id;
+  std::string host;  // name or IP literal
+  std::uint16_t port = 0;
+};
+
+struct NetMetrics {
+  std::uint64_t frames_in = 0, frames_out = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0;  // frame bytes above TLS, headers included
+  std::uint64_t delivered = 0;
+  std::uint64_t duplicates = 0;       // gossip already seen, dropped
+  std::uint64_t refused_unknown = 0;  // peer id not admitted (or no longer)
+  std::uint64_t refused_wrong_key = 0;  // certificate key is not the one admitted for the id
+  std::uint64_t refused_handshake = 0;  // TLS failure, timeout, missing or malformed hello
+  std::uint64_t oversize_frames = 0;    // links closed for a frame above the cap
+  std::uint64_t queue_overflows = 0;    // links closed because their send queue was full
+  std::uint64_t reconnects = 0;         // dials after the first one to a peer
+  std::set<std::string> connected;      // peers with an established link
+};
+
+class PeerNetwork {
+ public:
+  // `from_node` is the neighbour that relayed the message, not necessarily its originator
+  // (messages are opaque here; consensus messages carry their own signed sender).
+  using Deliver = std::function<void(const std::string& from_node, const Bytes& message)>;
+  // The key admitted for a node id, or nullopt if the node is not (or no longer) a member.
+  using Admission = std::function<std::optional<crypto::PublicKey>(const std::string& node_id)>;
+  using Log = std::function<void(std::string_view line)>;
+
+  struct Options {
+    std::string node_id;
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 0;  // 0: chosen by the OS, see port()
+    std::vector<PeerAddress> peers;  // those with an id above ours are dialled
+    std::size_t max_frame = 16u << 20;  // payload bytes; a bigger frame closes the link
+    std::size_t max_queue_messages = 1024;
+    std::size_t max_queue_bytes = 64u << 20;
+    std::size_t dedup_capacity = 65536;  // recent message hashes remembered
+    std::chrono::milliseconds initial_backoff{100};
+    std::chrono::milliseconds max_backoff{5000};
+    std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake and hello
+    Log log;  // default: one line per event on stderr
+  };
+
+  // Binds the listening socket, makes the TLS identity and starts the network thread.
+  static Result<std::unique_ptr<PeerNetwork>> start(Options options,
+                                                    const crypto::PrivateKey& node_key,
+                                                    Admission admission, Deliver deliver);
+  ~PeerNetwork();  // stop()
+  PeerNetwork(const PeerNetwork&) = delete;
+  PeerNetwork& operator=(const PeerNetwork&) = delete;
+
+  const std::string& node_id() const;
+  std::uint16_t port() const;
+
+  // Sends `message` to every connected peer and remembers it as seen, so it is not delivered
+  // back here when flooded. Fails only if the message cannot fit in a frame.
+  Status broadcast(Bytes message);
+  // Asks Admission again for every established link and closes those that fail.
+  void recheck_admission();
+  NetMetrics snapshot() const;
+  // Closes every link and joins the network thread. Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit PeerNetwork(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs consensus over the peer network: every broadcast goes out as gossip. `from` must be
+// this node (the network only sends its own node's messages).
+class NetTransport final : public Transport {
+ public:
+  explicit NetTransport(PeerNetwork& network) : network_(network) {}
+  void broadcast(const std::string& from, const Bytes& message) override;
+
+ private:
+  PeerNetwork& network_;
+};
+
+}  // namespace mchain::net
