@@ -1,9 +1,8 @@
 #include "chain/node/genesis.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "chain/crypto/hash.h"
@@ -109,7 +108,8 @@ Genesis parse(const Json& root) {
     std::string id = text(member(entry, path + ".id", "id"), path + ".id");
     if (!valid_id(id)) bad(path + ".id", "1-64 characters of [A-Za-z0-9._:@-]");
     if (!ids.insert(id).second) bad(path + ".id", "\"" + id + "\" is listed twice");
-    const std::string address = text(member(entry, path + ".address", "address"), path + ".address");
+    const std::string address =
+        text(member(entry, path + ".address", "address"), path + ".address");
     auto [host, port] = parse_address(address, path + ".address");
     auto key = parse_key_text(text(member(entry, path + ".key", "key"), path + ".key"));
     if (!key) bad(path + ".key", key.error().message);

@@ -16,7 +16,8 @@ using testing::make_key;
 using testing::must;
 
 // RFC 8032 test 1's secret key: a fixed Ed25519 key, so the golden hash below is stable.
-constexpr std::string_view kSeed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+constexpr std::string_view kSeed =
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
 std::string valid_text(const std::string& key1, const std::string& key2) {
   return R"({
@@ -24,8 +25,10 @@ std::string valid_text(const std::string& key1, const std::string& key2) {
   "time": "2026-11-22T00:00:00Z",
   "difficulty": 16,
   "nodes": [
-    {"id": "node-1", "address": "127.0.0.1:7401", "key": ")" + key1 + R"("},
-    {"id": "node-2", "address": "[::1]:7402", "key": ")" + key2 + R"("}
+    {"id": "node-1", "address": "127.0.0.1:7401", "key": ")" +
+         key1 + R"("},
+    {"id": "node-2", "address": "[::1]:7402", "key": ")" +
+         key2 + R"("}
   ]
 })";
 }
@@ -57,7 +60,7 @@ TEST(Genesis, CanonicalTextAndHashArePinned) {
   auto key = ed25519_from_seed(kSeed);
   auto g = must(parse_genesis(R"({"chain": "c", "time": "2026-01-01T00:00:00Z", "difficulty": 8,
       "nodes": [{"id": "n1", "address": "h:1", "key": ")" +
-                               key_text(key.public_key()) + R"("}]})"));
+                              key_text(key.public_key()) + R"("}]})"));
   EXPECT_EQ(g.to_json(), R"({
   "chain": "c",
   "time": "2026-01-01T00:00:00.000000Z",
@@ -91,8 +94,10 @@ TEST(Genesis, EveryMistakeNamesItsPath) {
       {with(R"("chain": "acme-cloud-1",)", ""), "g: chain: missing member \"chain\""},
       {with(R"("chain": "acme-cloud-1")", R"("chain": "acme cloud")"), "g: chain: 1-64 characters"},
       {with(R"("time": "2026-11-22T00:00:00Z")", R"("time": "yesterday")"), "g: time: 'yesterday'"},
-      {with(R"("difficulty": 16,)", R"("difficulty": 16, "extra": 1,)"), "g: extra: unknown member"},
-      {with(R"("id": "node-2")", R"("id": "node-1")"), "g: nodes[1].id: \"node-1\" is listed twice"},
+      {with(R"("difficulty": 16,)", R"("difficulty": 16, "extra": 1,)"),
+       "g: extra: unknown member"},
+      {with(R"("id": "node-2")", R"("id": "node-1")"),
+       "g: nodes[1].id: \"node-1\" is listed twice"},
       {with(R"("id": "node-2")", R"("id": "node 2")"), "g: nodes[1].id: 1-64 characters"},
       {with("[::1]:7402", "127.0.0.1:7401"), "g: nodes[1].address: listed twice"},
       {with("[::1]:7402", "::1:7402"), "g: nodes[1].address: expected \"host:port\""},

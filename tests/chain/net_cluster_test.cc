@@ -63,10 +63,11 @@ class NetCluster : public ::testing::Test {
       for (const auto& [id, port] : ports) options.peers.push_back({id, "127.0.0.1", port});
       options.log = [](std::string_view) {};
       Host* self = &h;
-      auto network = net::PeerNetwork::start(
-          options, h.key, keys_, [self](const std::string& from, const Bytes& message) {
-            if (NodeService* service = self->inbox.load()) service->deliver(from, message);
-          });
+      auto network = net::PeerNetwork::start(options, h.key, keys_,
+                                             [self](const std::string& from, const Bytes& message) {
+                                               if (NodeService* service = self->inbox.load())
+                                                 service->deliver(from, message);
+                                             });
       ASSERT_TRUE(network) << network.error().message;
       h.network = std::move(*network);
       ports[h.id] = h.network->port();
@@ -122,9 +123,7 @@ class NetCluster : public ::testing::Test {
     });
   }
 
-  PackageSigners signers(const crypto::PrivateKey& node) {
-    return {&w_.vm_key, &w_.alice, &node};
-  }
+  PackageSigners signers(const crypto::PrivateKey& node) { return {&w_.vm_key, &w_.alice, &node}; }
 
   testing::World w_;
   testing::TempDir tmp_{"mchain-net-cluster"};
@@ -152,9 +151,9 @@ TEST_F(NetCluster, PackagesFromEveryNodeConfirmInTheSameBlocksEverywhere) {
       {nullptr, &w_.alice, &n1.key}));
   ASSERT_TRUE(await(n1.service->submit(user)));
   ASSERT_TRUE(confirmed_everywhere(user));
-  auto binding = must(make_binding_package({w_.vm, "alice", "node-1", now_us()}, PolicyRef{},
-                                           BindingEvent::started, w_.vm_key.public_key(),
-                                           signers(n1.key)));
+  auto binding =
+      must(make_binding_package({w_.vm, "alice", "node-1", now_us()}, PolicyRef{},
+                                BindingEvent::started, w_.vm_key.public_key(), signers(n1.key)));
   ASSERT_TRUE(await(n2.service->submit(binding)));
   ASSERT_TRUE(confirmed_everywhere(binding));
   auto policy =
@@ -165,10 +164,9 @@ TEST_F(NetCluster, PackagesFromEveryNodeConfirmInTheSameBlocksEverywhere) {
   std::vector<Package> reports;
   std::vector<std::future<Result<Hash256>>> pending;
   for (int i = 0; i < 9; ++i) {
-    reports.push_back(must(make_data_package({w_.vm, "alice", "node-1", now_us()},
-                                             w_.policy1.ref(), w_.data_key,
-                                             as_bytes("report " + std::to_string(i)),
-                                             signers(n1.key))));
+    reports.push_back(
+        must(make_data_package({w_.vm, "alice", "node-1", now_us()}, w_.policy1.ref(), w_.data_key,
+                               as_bytes("report " + std::to_string(i)), signers(n1.key))));
     pending.push_back(hosts_[i % 3]->service->submit(reports.back()));
   }
   for (auto& f : pending) {
