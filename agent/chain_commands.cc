@@ -59,13 +59,6 @@ json package_summary(const Package& p) {
           {"policy_version", h.policy.version}};
 }
 
-std::optional<std::uint64_t> parse_u64(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 }  // namespace
 
 int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostream& err) {

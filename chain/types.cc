@@ -140,17 +140,15 @@ std::string format_time(TimeUs t) {
   return text;
 }
 
-namespace {
-std::optional<std::uint64_t> parse_decimal_u64(std::string_view text) {
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return value;
 }
-}  // namespace
 
 Result<TimeUs> parse_time(std::string_view text) {
-  if (auto us = parse_decimal_u64(text)) return *us;
+  if (auto us = parse_u64(text)) return *us;
   // YYYY-MM-DDTHH:MM:SS[.ffffff]Z
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
   const std::string s(text);

@@ -54,6 +54,9 @@ using TimeUs = std::uint64_t;
 TimeUs now_us();
 // ISO 8601 in UTC with microseconds, e.g. "2026-11-22T15:38:06.028474Z", for logs and errors.
 std::string format_time(TimeUs t);
+// A decimal integer, all of `text` and nothing else.
+std::optional<std::uint64_t> parse_u64(std::string_view text);
+
 // A time as people write it: microseconds since the epoch, or ISO 8601 UTC
 // ("2026-11-22T15:38:58Z", optionally with up to six fractional digits).
 Result<TimeUs> parse_time(std::string_view text);
