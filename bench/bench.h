@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -68,6 +69,21 @@ T need(Result<T> result, std::string_view what) {
 inline void need(const Status& status, std::string_view what) {
   if (!status) throw std::runtime_error(std::string(what) + ": " + status.error().message);
 }
+
+// A benchmark's working directory: the given one (which must be empty), or a fresh temporary
+// one, removed at the end.
+class WorkDir {
+ public:
+  WorkDir(const std::optional<std::filesystem::path>& given, std::string_view prefix);
+  ~WorkDir();
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool remove_ = false;
+};
 
 // Median of a non-empty sample (the mean of the middle two for an even count).
 double median(std::vector<double> sample);

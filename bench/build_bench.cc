@@ -120,39 +120,6 @@ class Stopwatch {
   Clock::time_point start_;
 };
 
-// The store's directory: the given one, or a fresh temporary one removed at the end.
-class StoreDir {
- public:
-  explicit StoreDir(const std::optional<fs::path>& given) {
-    if (given) {
-      fs::create_directories(*given);
-      if (!fs::is_empty(*given)) {
-        throw UsageError("--dir: " + given->string() + " is not empty");
-      }
-      path_ = *given;
-      return;
-    }
-    std::string pattern = (fs::temp_directory_path() / "mchain-build.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("cannot create a temporary directory in " +
-                               fs::temp_directory_path().string());
-    }
-    path_ = pattern;
-    remove_ = true;
-  }
-  ~StoreDir() {
-    std::error_code ignored;
-    if (remove_) fs::remove_all(path_, ignored);
-  }
-  StoreDir(const StoreDir&) = delete;
-  StoreDir& operator=(const StoreDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool remove_ = false;
-};
 
 // Package timestamps from the real clock, strictly increasing: every package is fresh when
 // submitted, and two packages of the VM never share a microsecond.
@@ -326,7 +293,7 @@ Check check_chain(const Store& store, const std::vector<Hash256>& confirmed, uns
 
 int run_build(std::span<const std::string_view> args) {
   const Options o = parse_options(args);
-  StoreDir dir(o.dir);
+  WorkDir dir(o.dir, "mchain-build");
 
   // ---- setup, not timed: keys, the store, user, VM and policy confirmed and mined.
   const Keys keys;

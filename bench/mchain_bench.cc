@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <vector>
@@ -53,6 +54,28 @@ std::string format_number(const nlohmann::ordered_json& value) {
 }
 
 }  // namespace
+
+WorkDir::WorkDir(const std::optional<std::filesystem::path>& given, std::string_view prefix) {
+  namespace fs = std::filesystem;
+  if (given) {
+    fs::create_directories(*given);
+    if (!fs::is_empty(*given)) throw UsageError("--dir: " + given->string() + " is not empty");
+    path_ = *given;
+    return;
+  }
+  std::string pattern = (fs::temp_directory_path() / (std::string(prefix) + ".XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("cannot create a temporary directory in " +
+                             fs::temp_directory_path().string());
+  }
+  path_ = pattern;
+  remove_ = true;
+}
+
+WorkDir::~WorkDir() {
+  std::error_code ignored;
+  if (remove_) std::filesystem::remove_all(path_, ignored);
+}
 
 std::optional<std::string_view> ArgCursor::next_flag() {
   if (inline_value_) throw UsageError(std::string(flag_) + " takes no value");

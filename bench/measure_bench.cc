@@ -63,25 +63,6 @@ Options parse_options(std::span<const std::string_view> args) {
   return o;
 }
 
-// A temporary directory for the fixture and the agent, removed at the end.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "mchain-bench-measure.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Configuration files are mostly small text: sizes between 100 B and 16 KiB, a few
 // subdirectories, fixed seed so every run measures the same bytes.
@@ -169,7 +150,7 @@ double time_measurement(const fs::path& socket, const measure::Policy& policy,
 
 int run(std::span<const std::string_view> args) {
   const Options o = parse_options(args);
-  ScratchDir scratch;
+  WorkDir scratch(std::nullopt, "mchain-bench-measure");
   const fs::path tree = scratch.path() / "etc";
   const std::vector<fs::path> files = write_config_tree(tree, o.files);
   fs::create_directories(scratch.path() / "agent");

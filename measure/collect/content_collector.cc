@@ -8,8 +8,6 @@ namespace mchain::measure {
 
 namespace {
 
-constexpr std::size_t kReplyOverhead = 4096;
-constexpr std::size_t kDefaultChunk = qga::kMaxFileChunk;
 
 PropertySet content_properties() {
   return PropertySet().add(Property::kSize).add(Property::kSha256).add(Property::kSha512);
@@ -37,10 +35,9 @@ class ContentCollector final : public Collector {
 
  private:
   std::size_t chunk_size() const {
-    std::size_t reply = client_.transport().max_reply_bytes();
-    std::size_t by_reply = reply > kReplyOverhead ? (reply - kReplyOverhead) / 4 * 3 : 4096;
-    std::size_t wanted = options_.chunk_bytes ? options_.chunk_bytes : kDefaultChunk;
-    return std::max<std::size_t>(1, std::min({wanted, qga::kMaxFileChunk, by_reply}));
+    const std::size_t most = client_.max_read_chunk();
+    return std::max<std::size_t>(1, options_.chunk_bytes ? std::min(options_.chunk_bytes, most)
+                                                          : most);
   }
 
   // Per-file failures are recorded; only failures of the agent or the guest end the run.

@@ -327,6 +327,13 @@ Result<GuestFile::Chunk> Client::read_chunk(std::int64_t handle, std::size_t cou
   return parse_read(*reply, count);
 }
 
+std::size_t Client::max_read_chunk() const {
+  const std::size_t reply = transport_->max_reply_bytes();
+  const std::size_t by_reply =
+      reply > kFileReadReplyOverhead ? (reply - kFileReadReplyOverhead) / 4 * 3 : 0;
+  return std::min(kMaxFileChunk, by_reply);
+}
+
 Status Client::check_read_size(std::size_t count) const {
   if (count > kMaxFileChunk) {
     // Refused rather than shortened, so that a caller never mistakes a short read for the

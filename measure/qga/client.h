@@ -104,6 +104,10 @@ class Client {
 
   Result<GuestFile> open_file(const std::string& path);
 
+  // The largest guest-file-read count this client accepts: kMaxFileChunk, or less where the
+  // transport's reply cap (with base64's 4/3) demands it.
+  std::size_t max_read_chunk() const;
+
   Transport& transport() { return *transport_; }
   const ClientOptions& options() const { return options_; }
 

@@ -224,7 +224,7 @@ TEST_F(CollectorTest, MissingGuestToolIsAnErrorWithTheGuestsMessage) {
       << snap.error().message;
 }
 
-TEST_F(CollectorTest, NoAgentGivesAFailedRunNotAnEmptySnapshot) {
+TEST_F(CollectorTest, NoAgentOnTheSocketIsNotConnected) {
   agent_->kill_agent();
   auto transport = qga::connect_unix_socket(agent_->socket());
   ASSERT_FALSE(transport);
