@@ -96,5 +96,6 @@ extern const Subcommand kValidateCommand;
 extern const Subcommand kPowCommand;
 extern const Subcommand kBuildCommand;
 extern const Subcommand kMeasureCommand;
+extern const Subcommand kVerifyRateCommand;
 
 }  // namespace mchain::bench

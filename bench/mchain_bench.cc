@@ -17,10 +17,7 @@ namespace {
 
 // Adding a subcommand: define its Subcommand in its own file and list it here.
 constexpr const Subcommand* kSubcommands[] = {
-    &kValidateCommand,
-    &kPowCommand,
-    &kBuildCommand,
-    &kMeasureCommand,
+    &kValidateCommand, &kPowCommand, &kBuildCommand, &kMeasureCommand, &kVerifyRateCommand,
 };
 
 constexpr int kExitUsage = 2;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bench/bench.h"
+#include "bench/verify_rate.h"
 #include "chain/crypto/aead.h"
 #include "chain/crypto/hash.h"
 #include "chain/crypto/sign.h"
@@ -211,28 +212,6 @@ Phase validate_all(const std::vector<Bytes>& packages, const View& view, unsigne
   return phase;
 }
 
-// Verifications per second of one fixed P-256 signature over 32 bytes, on this thread.
-double raw_p256_rate() {
-  auto key = need(crypto::PrivateKey::generate(crypto::SigAlg::ecdsa_p256_sha256),
-                  "generating the P-256 key");
-  Bytes message(32);
-  crypto::random_bytes(message);
-  const crypto::Signature signature = need(key.sign(message), "signing with P-256");
-  const crypto::PublicKey& public_key = key.public_key();
-  std::size_t count = 0;
-  bool all_ok = true;
-  const Clock::time_point start = Clock::now();
-  double elapsed = 0;
-  do {
-    // Batches keep clock reads out of the measured cost.
-    for (int k = 0; k < 64; ++k) all_ok &= public_key.verify(message, signature);
-    count += 64;
-    elapsed = seconds_since(start);
-  } while (elapsed < kRawLoopSeconds);
-  if (!all_ok) throw std::runtime_error("the raw P-256 signature did not verify");
-  return static_cast<double>(count) / elapsed;
-}
-
 int run_validate(std::span<const std::string_view> args) {
   const Options o = parse_options(args);
 
@@ -255,7 +234,9 @@ int run_validate(std::span<const std::string_view> args) {
     if (first_failure.empty()) first_failure = std::move(phase.first_failure);
   }
   std::vector<double> raw_rates;
-  for (unsigned r = 0; r < o.repeat; ++r) raw_rates.push_back(raw_p256_rate());
+  for (unsigned r = 0; r < o.repeat; ++r) {
+    raw_rates.push_back(p256_verify_rate_per_core(kRawLoopSeconds));
+  }
 
   const double rate = median(rates);
   const double per_core = rate / o.threads;

@@ -2,6 +2,7 @@
 
 #include "chain/crypto/hash.h"
 #include "chain/package/records.h"
+#include "chain/package/signature_cache.h"
 
 namespace mchain {
 
@@ -101,6 +102,40 @@ ValidationResult check_policy_ref(const PolicyRef& claimed, const std::optional<
                 "policy v" + std::to_string(claimed.version) + " hash " +
                     to_hex(claimed.hash).substr(0, 16) + "... is not the policy in force (v" +
                     std::to_string(in_force->ref.version) + ") at " + format_time(t));
+}
+
+// Step 6: each present signature under its role's domain, with the key found in force at t
+// (keys in role order). With a cache, a hit stands for these very checks (the entry names id,
+// keys and signatures); a miss verifies, and records the checks only if all passed.
+ValidationResult check_signatures(const Package& package,
+                                  const std::array<const crypto::PublicKey*, 3>& keys,
+                                  SignatureCache* cache) {
+  std::array<SignatureCache::Checked, 3> checked;
+  for (std::size_t i = 0; i < checked.size(); ++i) {
+    const auto& signature = package.signature(static_cast<Role>(i));
+    if (signature) checked[i] = {keys[i], &*signature};
+  }
+  std::optional<Hash256> entry;
+  if (cache != nullptr) {
+    entry = SignatureCache::entry(package.id(), checked);
+    if (cache->contains(*entry)) return {};
+  }
+  constexpr Verdict kFailure[] = {Verdict::bad_vm_signature, Verdict::bad_user_signature,
+                                  Verdict::bad_node_signature};
+  for (std::size_t i = 0; i < checked.size(); ++i) {
+    const auto [key, signature] = checked[i];
+    if (signature == nullptr) continue;
+    // Step 1 admits only the signatures a type calls for, and step 3 found a key for each.
+    const Role role = static_cast<Role>(i);
+    if (!key->verify(signing_message(role, package.id()), *signature)) {
+      return reject(kFailure[i], std::string(to_string(role)) +
+                                     " signature does not verify with the " +
+                                     std::string(crypto::to_string(key->alg())) +
+                                     " key in force at " + format_time(package.header().timestamp));
+    }
+  }
+  if (entry) cache->insert(*entry);
+  return {};
 }
 
 }  // namespace
@@ -268,24 +303,9 @@ ValidationResult validate(const Package& package, const View& view,
   }
 
   // 6. Signatures over the whole unsigned package, each under its role's domain.
-  struct Check {
-    Role role;
-    const std::optional<crypto::PublicKey>& key;
-    Verdict failure;
-  };
-  for (const Check& check : {Check{Role::vm, vm_key, Verdict::bad_vm_signature},
-                             Check{Role::user, user_key, Verdict::bad_user_signature},
-                             Check{Role::node, node_key, Verdict::bad_node_signature}}) {
-    const auto& signature = package.signature(check.role);
-    if (!signature) continue;
-    if (!check.key->verify(signing_message(check.role, package.id()), *signature)) {
-      return reject(check.failure, std::string(to_string(check.role)) +
-                                       " signature does not verify with the " +
-                                       std::string(crypto::to_string(check.key->alg())) +
-                                       " key in force at " + format_time(t));
-    }
-  }
-  return {};
+  auto key = [](const std::optional<crypto::PublicKey>& k) { return k ? &*k : nullptr; };
+  return check_signatures(package, {key(vm_key), key(user_key), key(node_key)},
+                          options.signature_cache);
 }
 
 ValidationResult validate_encoded(ByteView encoded, const View& view,

@@ -1,12 +1,14 @@
 // Package validation (paper Algorithm 1, with fine-grained results).
 #pragma once
 
+#include <string>
+
 #include "chain/package/package.h"
 #include "chain/package/view.h"
 
-#include <string>
-
 namespace mchain {
+
+class SignatureCache;
 
 enum class Verdict : std::uint8_t {
   ok = 0,
@@ -39,6 +41,9 @@ struct ValidationOptions {
   bool check_timestamp = true;
   TimeUs now = 0;  // 0: the system clock
   TimeUs max_skew = 120'000'000;
+  // Signature checks that passed before (on arrival) are skipped; passing ones are added.
+  // Every other check still runs, since the view may have changed since. Not owned.
+  SignatureCache* signature_cache = nullptr;
 };
 
 // Checks one package against the view. Returns ok or exactly one failure; cheap checks run
