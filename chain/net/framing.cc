@@ -27,9 +27,12 @@ Bytes tagged(FrameKind kind, ByteView body) {
 }
 }  // namespace
 
-Bytes encode_hello(std::string_view node_id) { return tagged(FrameKind::kHello, as_bytes(node_id)); }
+Bytes encode_hello(std::string_view node_id) {
+  return tagged(FrameKind::kHello, as_bytes(node_id));
+}
 
 Bytes encode_gossip(ByteView message) { return tagged(FrameKind::kGossip, message); }
+Bytes encode_direct(ByteView message) { return tagged(FrameKind::kDirect, message); }
 
 Status FrameDecoder::feed(ByteView data) {
   if (failed_) return fail("frame stream already failed");

@@ -2,17 +2,18 @@
 // payload. A payload starts with one kind byte:
 //   kHello   the sender's node id (UTF-8); the first frame each side sends after the handshake
 //   kGossip  an opaque message to deliver and flood
+//   kDirect  an opaque message for this peer only: delivered, neither deduplicated nor flooded
 // Kept free of sockets so that it can be tested byte by byte.
 #pragma once
-
-#include "chain/error.h"
-#include "chain/types.h"
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <optional>
 #include <string_view>
+
+#include "chain/error.h"
+#include "chain/types.h"
 
 namespace mchain::net {
 
@@ -22,6 +23,7 @@ inline constexpr std::size_t kDefaultMaxFrame = std::size_t{16} << 20;
 enum class FrameKind : std::uint8_t {
   kHello = 1,
   kGossip = 2,
+  kDirect = 3,
 };
 
 // Length prefix + payload. The caller keeps payload.size() below 2^32 (and below the cap its
@@ -29,6 +31,7 @@ enum class FrameKind : std::uint8_t {
 Bytes encode_frame(ByteView payload);
 Bytes encode_hello(std::string_view node_id);
 Bytes encode_gossip(ByteView message);
+Bytes encode_direct(ByteView message);
 
 // Splits a byte stream into frame payloads. A length above `max_payload` is an error at once,
 // from the header alone, so a peer cannot make us buffer a huge frame. After an error the
@@ -45,7 +48,7 @@ class FrameDecoder {
 
  private:
   std::size_t max_payload_;
-  Bytes buffer_;           // bytes of the incomplete frame at the end of the stream
+  Bytes buffer_;  // bytes of the incomplete frame at the end of the stream
   std::deque<Bytes> ready_;
   bool failed_ = false;
 };

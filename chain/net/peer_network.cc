@@ -1,14 +1,9 @@
 #include "chain/net/peer_network.h"
 
-#include "chain/crypto/hash.h"
-#include "chain/net/framing.h"
-#include "chain/net/tls_identity.h"
-
-#include <asio.hpp>
-#include <asio/ssl.hpp>
-
 #include <algorithm>
 #include <array>
+#include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +15,10 @@
 #include <thread>
 #include <unordered_set>
 #include <utility>
+
+#include "chain/crypto/hash.h"
+#include "chain/net/framing.h"
+#include "chain/net/tls_identity.h"
 
 namespace mchain::net {
 
@@ -127,9 +126,9 @@ struct PeerNetwork::Impl {
   std::mt19937_64 rng;
 
   struct Counters {
-    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0},
-        delivered{0}, duplicates{0}, refused_unknown{0}, refused_wrong_key{0},
-        refused_handshake{0}, oversize_frames{0}, queue_overflows{0}, reconnects{0};
+    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0}, delivered{0},
+        duplicates{0}, refused_unknown{0}, refused_wrong_key{0}, refused_handshake{0},
+        oversize_frames{0}, queue_overflows{0}, reconnects{0};
   } counters;
   mutable std::mutex connected_mutex;
   std::set<std::string> connected;
@@ -162,7 +161,8 @@ struct PeerNetwork::Impl {
     std::string who = link.peer_id.empty() ? std::string("unidentified peer") : link.peer_id;
     asio::error_code ec;
     auto endpoint = link.stream.lowest_layer().remote_endpoint(ec);
-    if (!ec) who += " (" + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()) + ")";
+    if (!ec)
+      who += " (" + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()) + ")";
     return who;
   }
 
@@ -251,10 +251,9 @@ struct PeerNetwork::Impl {
         auto link = std::make_shared<Link>(std::move(socket), ssl, options.max_frame);
         pending.insert(link);
         arm_deadline(link);
-        link->stream.async_handshake(asio::ssl::stream_base::server,
-                                     [this, link](const asio::error_code& hec) {
-                                       on_handshake(link, hec);
-                                     });
+        link->stream.async_handshake(
+            asio::ssl::stream_base::server,
+            [this, link](const asio::error_code& hec) { on_handshake(link, hec); });
       } else {
         log("accept failed: " + ec.message());
       }
@@ -292,10 +291,9 @@ struct PeerNetwork::Impl {
               [this, link](const asio::error_code& cec, const tcp::endpoint&) {
                 if (link->closed) return;
                 if (cec) return close(link, "cannot connect: " + cec.message());
-                link->stream.async_handshake(asio::ssl::stream_base::client,
-                                             [this, link](const asio::error_code& hec) {
-                                               on_handshake(link, hec);
-                                             });
+                link->stream.async_handshake(
+                    asio::ssl::stream_base::client,
+                    [this, link](const asio::error_code& hec) { on_handshake(link, hec); });
               });
         });
   }
@@ -332,12 +330,12 @@ struct PeerNetwork::Impl {
 
   void read_next(const std::shared_ptr<Link>& link) {
     link->stream.async_read_some(
-        asio::buffer(link->read_buffer),
-        [this, link](const asio::error_code& ec, std::size_t n) {
+        asio::buffer(link->read_buffer), [this, link](const asio::error_code& ec, std::size_t n) {
           if (link->closed) return;
           if (ec) {
             if (!link->established) {
-              return refuse(link, counters.refused_handshake, "closed before hello: " + ec.message());
+              return refuse(link, counters.refused_handshake,
+                            "closed before hello: " + ec.message());
             }
             return close(link, "connection lost: " + ec.message());
           }
@@ -360,6 +358,7 @@ struct PeerNetwork::Impl {
     auto kind = static_cast<FrameKind>(payload[0]);
     if (kind == FrameKind::kHello && !link->established) return on_hello(link, payload);
     if (kind == FrameKind::kGossip && link->established) return on_gossip(link, payload);
+    if (kind == FrameKind::kDirect && link->established) return on_direct(link, payload);
     refuse_or_close(link, "unexpected frame kind " + std::to_string(payload[0]));
   }
 
@@ -410,6 +409,28 @@ struct PeerNetwork::Impl {
       it->second->backoff = options.initial_backoff;
     }
     log("connected to " + describe(*link) + (link->outbound ? " (dialled)" : " (accepted)"));
+    if (options.on_link) {
+      try {
+        options.on_link(link->peer_id);
+      } catch (...) {
+        log("link callback failed");
+      }
+    }
+  }
+
+  void hand_over(const std::string& peer, const Bytes& message) {
+    ++counters.delivered;
+    try {
+      deliver(peer, message);
+    } catch (const std::exception& e) {
+      log(std::string("deliver callback failed: ") + e.what());
+    } catch (...) {
+      log("deliver callback failed");
+    }
+  }
+
+  void on_direct(const std::shared_ptr<Link>& link, const Bytes& payload) {
+    hand_over(link->peer_id, Bytes(payload.begin() + 1, payload.end()));
   }
 
   void on_gossip(const std::shared_ptr<Link>& link, const Bytes& payload) {
@@ -418,15 +439,7 @@ struct PeerNetwork::Impl {
       ++counters.duplicates;
       return;
     }
-    Bytes copy(message.begin(), message.end());
-    ++counters.delivered;
-    try {
-      deliver(link->peer_id, copy);
-    } catch (const std::exception& e) {
-      log(std::string("deliver callback failed: ") + e.what());
-    } catch (...) {
-      log("deliver callback failed");
-    }
+    hand_over(link->peer_id, Bytes(message.begin(), message.end()));
     flood(std::make_shared<const Bytes>(encode_frame(payload)), link.get());
   }
 
@@ -444,8 +457,8 @@ struct PeerNetwork::Impl {
     if (link->queue.size() >= options.max_queue_messages ||
         link->queued_bytes + frame->size() > options.max_queue_bytes) {
       ++counters.queue_overflows;
-      return close(link, "send queue full (" + std::to_string(link->queue.size()) +
-                             " messages, " + std::to_string(link->queued_bytes) + " bytes)");
+      return close(link, "send queue full (" + std::to_string(link->queue.size()) + " messages, " +
+                             std::to_string(link->queued_bytes) + " bytes)");
     }
     link->queued_bytes += frame->size();
     link->queue.push_back(std::move(frame));
@@ -499,8 +512,8 @@ Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(Options options,
   auto ctx = make_tls_context(node_key, options.node_id);
   if (!ctx) return fail("peer network: " + ctx.error().message);
 
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(admission),
-                                     std::move(deliver), *std::move(ctx));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(admission), std::move(deliver),
+                                     *std::move(ctx));
   const Options& opt = impl->options;
 
   asio::error_code ec;
@@ -543,13 +556,30 @@ const std::string& PeerNetwork::node_id() const { return impl_->options.node_id;
 
 std::uint16_t PeerNetwork::port() const { return impl_->port; }
 
+Status PeerNetwork::send_to(const std::string& peer, Bytes message) {
+  if (message.size() + 1 > impl_->options.max_frame) {
+    return fail("message of " + std::to_string(message.size()) +
+                " bytes does not fit the frame cap of " + std::to_string(impl_->options.max_frame));
+  }
+  Impl* raw = impl_.get();
+  asio::post(impl_->io, [raw, peer, m = std::move(message)] {
+    if (raw->stopping) return;
+    auto it = raw->established.find(peer);
+    if (it != raw->established.end()) {
+      raw->enqueue(it->second, std::make_shared<const Bytes>(encode_direct(m)));
+    }
+  });
+  return {};
+}
+
 Status PeerNetwork::broadcast(Bytes message) {
   if (message.size() + 1 > impl_->options.max_frame) {
     return fail("message of " + std::to_string(message.size()) +
                 " bytes does not fit the frame cap of " + std::to_string(impl_->options.max_frame));
   }
   Impl* raw = impl_.get();
-  asio::post(impl_->io, [raw, m = std::move(message)]() mutable { raw->local_broadcast(std::move(m)); });
+  asio::post(impl_->io,
+             [raw, m = std::move(message)]() mutable { raw->local_broadcast(std::move(m)); });
   return {};
 }
 
@@ -584,6 +614,13 @@ void PeerNetwork::stop() {
   Impl* raw = impl_.get();
   asio::post(impl_->io, [raw] { raw->shutdown(); });
   impl_->thread.join();
+}
+
+void NetTransport::send_to(const std::string& from, const std::string& to, const Bytes& message) {
+  if (from != network_.node_id()) return;
+  if (auto sent = network_.send_to(to, message); !sent) {
+    std::fprintf(stderr, "net[%s]: %s\n", network_.node_id().c_str(), sent.error().message.c_str());
+  }
 }
 
 void NetTransport::broadcast(const std::string& from, const Bytes& message) {

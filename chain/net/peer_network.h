@@ -16,6 +16,10 @@
 // exponential backoff (initial_backoff doubling to max_backoff, each wait drawn uniformly from
 // its upper half for jitter), reset once a link is established.
 //
+// Direct messages. send_to() queues a message for one linked peer only; it is delivered there
+// and not flooded or remembered, so the same bytes may be sent again (catch-up replies, and the
+// packages a node still buffers, re-sent to a peer whose link just came up).
+//
 // Send queues. Each link has a bounded queue (messages and bytes). A peer that does not keep
 // up must not hold back the others, so when its queue is full the link is closed (counted as a
 // queue overflow); it reconnects later and catches up through the chain's own sync. Messages
@@ -26,11 +30,6 @@
 // the network thread and must not block for long or call stop().
 #pragma once
 
-#include "chain/crypto/sign.h"
-#include "chain/error.h"
-#include "chain/node/transport.h"
-#include "chain/types.h"
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -40,6 +39,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "chain/crypto/sign.h"
+#include "chain/error.h"
+#include "chain/node/transport.h"
+#include "chain/types.h"
 
 namespace mchain::net {
 
@@ -53,8 +57,8 @@ struct NetMetrics {
   std::uint64_t frames_in = 0, frames_out = 0;
   std::uint64_t bytes_in = 0, bytes_out = 0;  // frame bytes above TLS, headers included
   std::uint64_t delivered = 0;
-  std::uint64_t duplicates = 0;       // gossip already seen, dropped
-  std::uint64_t refused_unknown = 0;  // peer id not admitted (or no longer)
+  std::uint64_t duplicates = 0;         // gossip already seen, dropped
+  std::uint64_t refused_unknown = 0;    // peer id not admitted (or no longer)
   std::uint64_t refused_wrong_key = 0;  // certificate key is not the one admitted for the id
   std::uint64_t refused_handshake = 0;  // TLS failure, timeout, missing or malformed hello
   std::uint64_t oversize_frames = 0;    // links closed for a frame above the cap
@@ -75,8 +79,8 @@ class PeerNetwork {
   struct Options {
     std::string node_id;
     std::string listen_host = "127.0.0.1";
-    std::uint16_t listen_port = 0;  // 0: chosen by the OS, see port()
-    std::vector<PeerAddress> peers;  // those with an id above ours are dialled
+    std::uint16_t listen_port = 0;      // 0: chosen by the OS, see port()
+    std::vector<PeerAddress> peers;     // those with an id above ours are dialled
     std::size_t max_frame = 16u << 20;  // payload bytes; a bigger frame closes the link
     std::size_t max_queue_messages = 1024;
     std::size_t max_queue_bytes = 64u << 20;
@@ -84,7 +88,9 @@ class PeerNetwork {
     std::chrono::milliseconds initial_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
     std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake and hello
-    Log log;  // default: one line per event on stderr
+    Log log;                                             // default: one line per event on stderr
+    // Called on the network thread when a link to a peer is established (first or again).
+    std::function<void(const std::string& peer_id)> on_link;
   };
 
   // Binds the listening socket, makes the TLS identity and starts the network thread.
@@ -101,6 +107,9 @@ class PeerNetwork {
   // Sends `message` to every connected peer and remembers it as seen, so it is not delivered
   // back here when flooded. Fails only if the message cannot fit in a frame.
   Status broadcast(Bytes message);
+  // Sends `message` to `peer` only, if it is linked (dropped otherwise). Fails only if the
+  // message cannot fit in a frame.
+  Status send_to(const std::string& peer, Bytes message);
   // Asks Admission again for every established link and closes those that fail.
   void recheck_admission();
   NetMetrics snapshot() const;
@@ -120,6 +129,7 @@ class NetTransport final : public Transport {
  public:
   explicit NetTransport(PeerNetwork& network) : network_(network) {}
   void broadcast(const std::string& from, const Bytes& message) override;
+  void send_to(const std::string& from, const std::string& to, const Bytes& message) override;
 
  private:
   PeerNetwork& network_;

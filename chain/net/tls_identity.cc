@@ -1,13 +1,13 @@
 #include "chain/net/tls_identity.h"
 
-#include "chain/crypto/openssl_util.h"
-
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include <string>
+
+#include "chain/crypto/openssl_util.h"
 
 namespace mchain::net {
 
@@ -94,8 +94,8 @@ SslCtxPtr build_context(const crypto::PrivateKey& node_key, std::string_view com
 
 }  // namespace
 
-Result<SslCtxPtr> make_tls_context(const crypto::PrivateKey& node_key,
-                                   std::string_view common_name, std::chrono::seconds validity) {
+Result<SslCtxPtr> make_tls_context(const crypto::PrivateKey& node_key, std::string_view common_name,
+                                   std::chrono::seconds validity) {
   try {
     return build_context(node_key, common_name, validity);
   } catch (const std::exception& e) {

@@ -11,14 +11,14 @@
 // CertificateVerify.
 #pragma once
 
-#include "chain/crypto/sign.h"
-#include "chain/error.h"
-
 #include <openssl/ssl.h>
 
 #include <chrono>
 #include <memory>
 #include <string_view>
+
+#include "chain/crypto/sign.h"
+#include "chain/error.h"
 
 namespace mchain::net {
 
@@ -30,8 +30,7 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 // A TLS 1.3-only context (client and server) presenting a fresh self-signed certificate for
 // `node_key` (subject CN = `common_name`, valid from a minute ago for `validity`), requiring a
 // certificate from the peer, and leaving the key check to the caller.
-Result<SslCtxPtr> make_tls_context(const crypto::PrivateKey& node_key,
-                                   std::string_view common_name,
+Result<SslCtxPtr> make_tls_context(const crypto::PrivateKey& node_key, std::string_view common_name,
                                    std::chrono::seconds validity = std::chrono::hours(24));
 
 // The key in the certificate the peer presented on `ssl` (after a completed handshake).

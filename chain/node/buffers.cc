@@ -124,4 +124,12 @@ std::size_t CandidateBuffers::size(BlockType type) const {
   return type == BlockType::data ? data_.size() : policy_.size();
 }
 
+std::vector<Package> CandidateBuffers::waiting() const {
+  std::vector<Package> out;
+  out.reserve(policy_.size() + data_.size());
+  for (const Waiting& w : policy_) out.push_back(w.package);
+  for (const Waiting& w : data_) out.push_back(w.package);
+  return out;
+}
+
 }  // namespace mchain

@@ -53,6 +53,8 @@ class CandidateBuffers {
   // When the next candidate becomes due without new arrivals (nullopt: both buffers empty).
   std::optional<TimeUs> next_deadline() const;
   std::size_t size(BlockType type) const;
+  // Every waiting package (to re-send to a peer that was not linked when they were gossiped).
+  std::vector<Package> waiting() const;
   bool contains(const Hash256& id) const { return ids_.contains(id); }
 
  private:

@@ -1,10 +1,26 @@
 #include "chain/node/service.h"
 
+#include <algorithm>
+
 namespace mchain {
 
 NodeService::NodeService(ServiceConfig config, Store& store, Transport& transport)
     : config_(std::move(config)), store_(store), node_(config_.consensus, store, transport) {
   node_.on_confirmed = [this](const SemiFinishedBlock& block) { confirmed(block); };
+  node_.on_appended = [this](const Block& block, const AppendResult&) {
+    mature(block);
+    interrupt_mining_ = true;  // the search ran on the old tip
+    mining_wake_.notify_all();
+  };
+  node_.on_pool_changed = [this] {
+    update_slice();
+    if (config_.on_pool_changed) config_.on_pool_changed();
+  };
+  if (config_.log) node_.on_log = config_.log;
+  if (config_.on_proposed) node_.on_proposed = config_.on_proposed;
+  if (config_.tamper_candidate) node_.tamper_candidate = config_.tamper_candidate;
+  if (config_.on_accusation) node_.on_accusation = config_.on_accusation;
+  update_slice();
   consensus_thread_ = std::jthread([this] { consensus_loop(); });
   mining_thread_ = std::jthread([this] { mining_loop(); });
 }
@@ -17,7 +33,7 @@ void NodeService::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  stop_mining_ = true;
+  interrupt_mining_ = true;
   wake_.notify_all();
   mining_wake_.notify_all();
   if (consensus_thread_.joinable()) consensus_thread_.join();
@@ -33,6 +49,19 @@ void NodeService::fail_all(std::multimap<Hash256, Promise>& waiting, const std::
   waiting.clear();
 }
 
+void NodeService::update_slice() {
+  // Cooperative mining: each node of the valid pool searches its own nonce_hi.
+  const auto& pool = node_.valid_pool();
+  auto self = std::find(pool.begin(), pool.end(), node_.id());
+  pow::NonceRange slice{};
+  if (self != pool.end()) {
+    slice = *pow::cooperative_slice(static_cast<unsigned>(self - pool.begin()),
+                                    static_cast<unsigned>(pool.size()));
+  }
+  std::lock_guard lock(mutex_);
+  slice_ = slice;
+}
+
 std::future<Result<Hash256>> NodeService::submit(Package package) {
   Promise promise;
   auto future = promise.get_future();
@@ -44,7 +73,7 @@ std::future<Result<Hash256>> NodeService::submit(Package package) {
   // The same package submitted twice is one submission with two waiters.
   const bool first = !confirm_waiting_.contains(package.id());
   confirm_waiting_.emplace(package.id(), std::move(promise));
-  if (first) commands_.push_back(Command{std::move(package), {}, {}});
+  if (first) commands_.push_back(Command{std::move(package), std::nullopt, {}, {}});
   wake_.notify_all();
   return future;
 }
@@ -71,8 +100,20 @@ std::future<Result<Hash256>> NodeService::wait_mature(const Hash256& package_id)
 void NodeService::deliver(std::string from, Bytes message) {
   std::lock_guard lock(mutex_);
   if (stopping_) return;
-  commands_.push_back(Command{std::nullopt, std::move(from), std::move(message)});
+  commands_.push_back(Command{std::nullopt, std::nullopt, std::move(from), std::move(message)});
   wake_.notify_all();
+}
+
+void NodeService::linked(std::string peer) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  commands_.push_back(Command{std::nullopt, std::nullopt, std::move(peer), {}});
+  wake_.notify_all();
+}
+
+NodeSnapshot NodeService::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return snapshot_;
 }
 
 void NodeService::consensus_loop() {
@@ -88,8 +129,19 @@ void NodeService::consensus_loop() {
     // takes it.
     for (Command& c : batch) {
       const TimeUs now = now_us();
+      if (c.mined) {
+        if (auto appended = node_.mined(*c.mined); appended) mature(*c.mined);
+        std::lock_guard relock(mutex_);
+        --mined_pending_;
+        mining_wake_.notify_all();
+        continue;
+      }
       if (!c.package) {
-        node_.receive(c.from, c.message, now);
+        if (c.message.empty()) {
+          node_.peer_linked(c.from, now);
+        } else {
+          node_.receive(c.from, c.message, now);
+        }
         continue;
       }
       ValidationResult r = node_.submit(*c.package, now);
@@ -106,11 +158,16 @@ void NodeService::consensus_loop() {
       confirm_waiting_.erase(range.first, range.second);
     }
     node_.tick(now_us());
+    NodeSnapshot snap{node_.counters(), node_.valid_pool(),      node_.suspended(),
+                      node_.attempt(),  node_.confirmed_count(), 0};
+    if (auto tip = store_.tip()) snap.height = tip->height;
     lock.lock();
+    snapshot_ = std::move(snap);
   }
 }
 
 void NodeService::confirmed(const SemiFinishedBlock& block) {
+  if (config_.on_confirmed) config_.on_confirmed(block);
   const Hash256 hash = block.hash();
   {
     std::lock_guard lock(mutex_);
@@ -135,18 +192,30 @@ void NodeService::mature(const Block& block) {
 
 void NodeService::mining_loop() {
   pow::Miner miner(config_.miner_threads);
-  while (!stop_mining_) {
-    auto mined = mine_next(store_, miner, config_.mining, now_us(), stop_mining_);
-    if (mined && *mined) {
-      // Another writer cannot move the tip under us on one host; with peers, a block that
-      // lost the race is still stored as a side branch and its body stays queued.
-      if (auto appended = store_.append(**mined); appended) mature(**mined);
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    interrupt_mining_ = false;
+    MiningConfig mining = config_.mining;
+    mining.slice = slice_;
+    const bool can_mine = mining.slice.lo_begin < mining.slice.lo_end;
+    lock.unlock();
+    auto found = can_mine ? mine_next(store_, miner, mining, now_us(), interrupt_mining_)
+                          : Result<std::optional<Block>>(std::optional<Block>());
+    lock.lock();
+    if (stopping_) break;
+    if (found && *found) {
+      // The consensus thread appends (it is the store's only writer) and floods the block;
+      // wait for it, so that the next search starts on the new tip.
+      ++mined_pending_;
+      commands_.push_back(Command{std::nullopt, *std::move(*found), {}, {}});
+      wake_.notify_all();
+      mining_wake_.wait(lock, [this] { return stopping_ || mined_pending_ == 0; });
       continue;
     }
+    if (interrupt_mining_) continue;  // a peer's block moved the tip: start over at once
     // Nothing to mine (or a store error): sleep until a confirmation or a tick passes.
-    std::unique_lock lock(mutex_);
     mining_wake_.wait_for(lock, std::chrono::microseconds(config_.tick * 10),
-                          [this] { return stopping_; });
+                          [this] { return stopping_ || interrupt_mining_.load(); });
   }
 }
 

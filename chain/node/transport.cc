@@ -7,10 +7,16 @@ void LocalTransport::attach(std::string node, Deliver deliver) {
 }
 
 void LocalTransport::broadcast(const std::string& from, const Bytes& message) {
+  if (observer_) observer_(from, message);
   for (const auto& [to, deliver] : nodes_) {
     if (to == from || (filter_ && !filter_(from, to))) continue;
     queue_.push_back(Envelope{from, to, message});
   }
+}
+
+void LocalTransport::send_to(const std::string& from, const std::string& to, const Bytes& message) {
+  if (to == from || !nodes_.contains(to) || (filter_ && !filter_(from, to))) return;
+  queue_.push_back(Envelope{from, to, message});
 }
 
 std::size_t LocalTransport::pump() {

@@ -16,6 +16,9 @@ class Transport {
   virtual ~Transport() = default;
   // Sends `message` to every other node of the cluster (not back to `from`).
   virtual void broadcast(const std::string& from, const Bytes& message) = 0;
+  // Sends `message` to node `to` only (catch-up requests and replies, re-sent packages).
+  // Dropped if `to` cannot be reached now.
+  virtual void send_to(const std::string& from, const std::string& to, const Bytes& message) = 0;
 };
 
 // Delivers between nodes of one process, in order, when pumped: single-host operation and
@@ -28,7 +31,11 @@ class LocalTransport final : public Transport {
 
   void attach(std::string node, Deliver deliver);
   void set_filter(Filter filter) { filter_ = std::move(filter); }
+  // Sees every broadcast as it is queued (tests watch the protocol with it).
+  using Observer = std::function<void(const std::string& from, const Bytes& message)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
   void broadcast(const std::string& from, const Bytes& message) override;
+  void send_to(const std::string& from, const std::string& to, const Bytes& message) override;
   // Delivers queued messages, including those sent while delivering, until none is left.
   // Returns how many were delivered.
   std::size_t pump();
@@ -41,6 +48,7 @@ class LocalTransport final : public Transport {
   std::map<std::string, Deliver> nodes_;
   std::deque<Envelope> queue_;
   Filter filter_;
+  Observer observer_;
 };
 
 }  // namespace mchain

@@ -9,6 +9,7 @@
 
 #include "chain/node/leader.h"
 #include "chain/node/mining.h"
+#include "chain/package/records.h"
 #include "temp_dir.h"
 #include "test_world.h"
 
@@ -44,12 +45,18 @@ class Cluster : public ::testing::Test {
         ASSERT_TRUE(h->store->add_genesis_node(member->id, member->key.public_key(), kT0));
       }
       ConsensusConfig config{h->id, &h->key, pool, buffers_, 120'000'000};
+      config.mode = mode_;
+      config.data_diff = config.policy_diff = 8;
       h->node = std::make_unique<ConsensusNode>(config, *h->store, transport_);
       Host* self = h.get();
       h->node->on_confirmed = [self](const SemiFinishedBlock& b) {
         self->confirmed.push_back(b.hash());
       };
       h->node->on_accusation = [self](const Accusation& a) { self->accusations.push_back(a); };
+      h->node->on_log = [self](const std::string& line) {
+        if (std::getenv("MCHAIN_TEST_LOG"))
+          std::fprintf(stderr, "[%s] %s\n", self->id.c_str(), line.c_str());
+      };
       transport_.attach(h->id, [this, self](const std::string& from, const Bytes& message) {
         self->node->receive(from, message, now_);
       });
@@ -69,6 +76,12 @@ class Cluster : public ::testing::Test {
       for (auto& h : hosts_) h->node->tick(now_);
       if (transport_.pump() == 0 && total_confirmed() == confirmed_before) break;
     }
+  }
+
+  // Lets `duration` pass in steps of 100 ms, as a running cluster would see it.
+  void run_for(TimeUs duration) {
+    const TimeUs end = now_ + duration;
+    while (now_ < end) advance(now_ + 100'000);
   }
 
   std::size_t total_confirmed() const {
@@ -112,6 +125,7 @@ class Cluster : public ::testing::Test {
                          .max_policy_packages = 100,
                          .data_window = 1000,
                          .policy_window = 1000};
+  ValidationMode mode_ = ValidationMode::concurrent;
   LocalTransport transport_;
   testing::TempDir tmp_{"mchain-consensus"};
   const std::filesystem::path dir_ = tmp_.path();
@@ -185,17 +199,26 @@ TEST_F(Cluster, AnInvalidProposalIsAccusedAndTheNextLeaderTakesOver) {
   transport_.pump();
   for (auto& h : hosts_) {
     if (h->id == leader) continue;
-    EXPECT_EQ(h->node->valid_pool().size(), 2u) << h->id;
-    EXPECT_EQ(h->node->attempt(), 1u);
+    EXPECT_GE(h->node->attempt(), 1u);  // the accused leader's round is over
     ASSERT_FALSE(h->accusations.empty()) << h->id;
     EXPECT_EQ(h->accusations[0].verdict, Verdict::bad_node_signature);
   }
-  // The honest nodes go on without the accused leader: the next leader proposes the valid
-  // package and the two remaining nodes confirm it.
+  // The next leader proposes the accused node's removal (an on-chain record the two others
+  // mark), then the valid package; the accused node follows the chain too.
   advance(now_ + buffers_.data_window);
+  std::vector<std::string> honest;
   for (auto& h : hosts_) {
-    if (h->id == leader) continue;
-    ASSERT_EQ(h->confirmed.size(), 4u) << h->id;
+    if (h->id != leader) honest.push_back(h->id);
+  }
+  for (auto& h : hosts_) {
+    ASSERT_EQ(h->confirmed.size(), 5u) << h->id;
+    EXPECT_EQ(h->node->valid_pool(), honest) << h->id;
+    auto removal = must(h->store->semi_finished(h->confirmed[3]));
+    ASSERT_EQ(removal.candidate.packages.size(), 1u);
+    auto record = must(MembershipRecord::decode(removal.candidate.packages[0].body()));
+    EXPECT_EQ(record.action, MembershipAction::remove_node);
+    EXPECT_EQ(record.subject, leader);
+    EXPECT_EQ(removal.marks.size(), 2u);
     auto semi = must(h->store->semi_finished(h->confirmed.back()));
     EXPECT_EQ(semi.candidate.packages.size(), 1u);
     EXPECT_EQ(semi.marks.size(), 2u);
@@ -229,6 +252,221 @@ TEST_F(Cluster, ALeaderLeavesOutPackagesThatTurnedInvalidWhileWaiting) {
   EXPECT_EQ(dropped[0].verdict, Verdict::stale_policy);
   EXPECT_TRUE(hosts_[0]->accusations.empty());
   EXPECT_EQ(hosts_[0]->node->buffers().size(BlockType::data), 0u);
+}
+
+// The node whose id is `id`.
+Host& host(std::vector<std::unique_ptr<Host>>& hosts, const std::string& id) {
+  return **std::find_if(hosts.begin(), hosts.end(), [&](const auto& h) { return h->id == id; });
+}
+
+TEST_F(Cluster, ASilentNodeIsSuspendedThenCatchesUpAndRejoins) {
+  start(3);
+  setup_world();
+  // node-3 goes silent: nothing reaches it and nothing leaves it.
+  transport_.set_filter([](const std::string& from, const std::string& to) {
+    return from != "node-3" && to != "node-3";
+  });
+  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  // Rounds time out while it is in the pool; once it has been silent long enough the others
+  // suspend it (an on-chain membership change) and confirm the report without it.
+  run_for(30'000'000);
+  for (int i = 0; i < 2; ++i) {
+    Host& h = *hosts_[static_cast<std::size_t>(i)];
+    EXPECT_EQ(h.node->valid_pool(), (std::vector<std::string>{"node-1", "node-2"})) << h.id;
+    ASSERT_EQ(h.confirmed.size(), 5u) << h.id;  // setup, the suspension, the report
+    EXPECT_GT(h.node->counters().timeouts + h.node->counters().confirmed, 0u);
+  }
+  EXPECT_EQ(hosts_[2]->confirmed.size(), 3u);
+  EXPECT_EQ(hosts_[0]->confirmed, hosts_[1]->confirmed);
+
+  // Back on the network: it learns from the status reports that it lags, catches up from a
+  // locator, finds itself suspended, and asks to rejoin; the others put it back.
+  transport_.set_filter(nullptr);
+  run_for(8'000'000);
+  for (auto& h : hosts_) {
+    EXPECT_EQ(h->node->valid_pool().size(), 3u) << h->id;
+    EXPECT_EQ(h->store->confirmed(), hosts_[0]->store->confirmed()) << h->id;
+  }
+  EXPECT_GE(hosts_[2]->node->counters().synced, 2u);
+  EXPECT_FALSE(hosts_[2]->node->suspended());
+  // And takes part again: a new report needs its mark.
+  ASSERT_TRUE(hosts_[1]->node->submit(data(now_), now_).ok());
+  run_for(1'000'000);
+  auto last = must(hosts_[2]->store->semi_finished(*hosts_[2]->store->last_confirmed()));
+  EXPECT_EQ(last.marks.size(), 3u);
+}
+
+TEST_F(Cluster, MatureBlocksReachEveryNodeAndBadProofOfWorkIsRefused) {
+  start(3);
+  setup_world();
+  Store& store = *hosts_[0]->store;
+  pow::Miner miner(1);
+  std::atomic<bool> stop{false};
+  const MiningConfig mining{.data_diff = 8, .policy_diff = 8, .slice = {0, 0, UINT64_MAX}};
+  for (int i = 0; i < 3; ++i) {
+    auto block = must(mine_next(store, miner, mining, now_, stop));
+    ASSERT_TRUE(block);
+    ASSERT_TRUE(hosts_[0]->node->mined(*block));
+    transport_.pump();
+  }
+  for (auto& h : hosts_) {
+    EXPECT_EQ(h->store->tip()->hash, store.tip()->hash) << h->id;
+    EXPECT_TRUE(h->store->mining_queue().empty()) << h->id;
+  }
+  // A block that claims a difficulty its hash does not meet, and one mined at a lower
+  // difficulty than the chain's: both refused everywhere.
+  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  transport_.pump();
+  advance(now_ + buffers_.data_window);
+  auto good = must(mine_next(*hosts_[1]->store, miner, mining, now_, stop));
+  ASSERT_TRUE(good);
+  Block bad = *good;
+  bad.header.nonce_lo ^= 1;
+  while (pow::meets_difficulty(bad.header.hash(), 0, 8)) ++bad.header.nonce_lo;
+  Block easy = *good;
+  easy.header.diff = 1;
+  for (easy.header.nonce_lo = 0; !pow::meets_difficulty(easy.header.hash(), 0, 1);) {
+    ++easy.header.nonce_lo;
+  }
+  transport_.broadcast("node-2", encode_message(MinedBlock{bad}));
+  transport_.broadcast("node-2", encode_message(MinedBlock{easy}));
+  transport_.pump();
+  for (auto& h : hosts_) {
+    if (h->id == "node-2") continue;
+    EXPECT_EQ(h->node->counters().bad_blocks, 2u) << h->id;
+    EXPECT_FALSE(h->store->has_block(bad.hash()));
+    EXPECT_FALSE(h->store->has_block(easy.hash()));
+  }
+}
+
+// The marks of the candidate with `hash`, in the order they were broadcast.
+std::vector<std::string> marks_in_order(const std::vector<Message>& sent, const Hash256& hash) {
+  std::vector<std::string> out;
+  for (const Message& m : sent) {
+    if (auto* mark = std::get_if<Mark>(&m); mark && mark->candidate == hash) {
+      out.push_back(mark->mark.node);
+    }
+  }
+  return out;
+}
+
+TEST_F(Cluster, InOrderModeValidatesNodeByNode) {
+  mode_ = ValidationMode::in_order;
+  start(3);
+  setup_world();
+  std::vector<Message> sent;
+  transport_.set_observer([&](const std::string&, const Bytes& message) {
+    sent.push_back(must(decode_message(message)));
+  });
+  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  transport_.pump();
+  advance(now_ + buffers_.data_window);
+  for (auto& h : hosts_) ASSERT_EQ(h->confirmed.size(), 4u) << h->id;
+  auto semi = must(hosts_[0]->store->semi_finished(hosts_[0]->confirmed.back()));
+  // The leader first, then the pool in order after it, wrapping around.
+  std::vector<std::string> expected;
+  const std::vector<std::string> pool = {"node-1", "node-2", "node-3"};
+  const auto leader = std::find(pool.begin(), pool.end(), semi.candidate.leader) - pool.begin();
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    expected.push_back(pool[(static_cast<std::size_t>(leader) + i) % pool.size()]);
+  }
+  EXPECT_EQ(marks_in_order(sent, semi.candidate.hash()), expected);
+}
+
+// With the second validator's mark kept from the third, the third marks anyway in concurrent
+// mode and never in order.
+class ValidationModes : public Cluster, public ::testing::WithParamInterface<ValidationMode> {};
+
+TEST_P(ValidationModes, TheLastValidatorWaitsForThePreviousMarkOnlyInOrder) {
+  mode_ = GetParam();
+  start(3);
+  setup_world();
+  const std::string leader =
+      *elect_leader(hosts_[0]->node->last_semi_finished(), 0, hosts_[0]->node->valid_pool());
+  const std::vector<std::string> pool = {"node-1", "node-2", "node-3"};
+  const auto at =
+      static_cast<std::size_t>(std::find(pool.begin(), pool.end(), leader) - pool.begin());
+  const std::string second = pool[(at + 1) % 3], third = pool[(at + 2) % 3];
+  std::vector<Message> sent;
+  transport_.set_observer([&](const std::string&, const Bytes& message) {
+    sent.push_back(must(decode_message(message)));
+  });
+  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  transport_.pump();
+  transport_.set_filter([&](const std::string& from, const std::string& to) {
+    return !(from == second && to == third);
+  });
+  advance(now_ + buffers_.data_window);
+  Hash256 candidate{};
+  for (const Message& m : sent) {
+    if (auto* p = std::get_if<Proposal>(&m)) candidate = p->block.candidate.hash();
+  }
+  const std::vector<std::string> marks = marks_in_order(sent, candidate);
+  if (GetParam() == ValidationMode::in_order) {
+    EXPECT_EQ(marks, (std::vector<std::string>{leader, second}));
+  } else {
+    EXPECT_EQ(marks.size(), 3u);
+    EXPECT_NE(std::find(marks.begin(), marks.end(), third), marks.end());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ValidationModes,
+                         ::testing::Values(ValidationMode::concurrent, ValidationMode::in_order),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+TEST_F(Cluster, AMarkInAnotherNodesNameIsDroppedAndTheRoundGoesOn) {
+  start(3);
+  setup_world();
+  // node-1 answers every proposal with marks in the other nodes' names, signed with its own
+  // key, sent before the real marks can be.
+  transport_.set_observer([&](const std::string& from, const Bytes& message) {
+    auto decoded = decode_message(message);
+    (void)from;
+    if (!decoded || !std::holds_alternative<Proposal>(*decoded)) return;
+    const Hash256 hash = std::get<Proposal>(*decoded).block.candidate.hash();
+    for (const char* victim : {"node-2", "node-3"}) {
+      auto signature = must(hosts_[0]->key.sign(valid_mark_signing_message(hash)));
+      transport_.broadcast("node-1", encode_message(Mark{hash, ValidMark{victim, signature}}));
+    }
+  });
+  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  transport_.pump();
+  const std::uint64_t before = hosts_[1]->node->counters().bad_marks;
+  advance(now_ + buffers_.data_window);
+  for (auto& h : hosts_) {
+    ASSERT_EQ(h->confirmed.size(), 4u) << h->id;
+    auto semi = must(h->store->semi_finished(h->confirmed.back()));
+    EXPECT_EQ(semi.candidate.packages.size(), 1u);
+  }
+  EXPECT_GT(hosts_[1]->node->counters().bad_marks + hosts_[2]->node->counters().bad_marks, before);
+}
+
+TEST_F(Cluster, TakingTheMajorityOutOfThePoolIsInvalid) {
+  start(3);
+  setup_world();
+  const std::string leader =
+      *elect_leader(hosts_[0]->node->last_semi_finished(), 0, hosts_[0]->node->valid_pool());
+  Host& bad = host(hosts_, leader);
+  // The leader proposes to suspend both other nodes: it would be left alone as the pool.
+  std::vector<Package> suspensions;
+  for (auto& h : hosts_) {
+    if (h->id == leader) continue;
+    suspensions.push_back(must(make_membership_package(
+        {Uuid{}, "", leader, now_},
+        MembershipRecord{MembershipAction::suspend_node, h->id, h->key.public_key()},
+        {nullptr, nullptr, &bad.key})));
+  }
+  Candidate c{BlockType::policy, leader, 0, now_, bad.node->last_semi_finished(), suspensions};
+  transport_.broadcast(leader,
+                       encode_message(Proposal{must(SemiFinishedBlock::propose(c, bad.key))}));
+  now_ += 10'000'000;  // long silence would make a suspension acceptable, but not this one
+  transport_.pump();
+  for (auto& h : hosts_) {
+    if (h->id == leader) continue;
+    ASSERT_FALSE(h->accusations.empty()) << h->id;
+    EXPECT_EQ(h->accusations[0].verdict, Verdict::malformed);
+    EXPECT_EQ(h->node->valid_pool().size(), 3u);
+  }
 }
 
 TEST(ConsensusMessages, RoundTripAndRejectGarbage) {

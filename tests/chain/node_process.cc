@@ -9,19 +9,34 @@
 // that block's hash in hex (or NAME.err the refusal). SIGTERM or SIGINT stops it cleanly.
 //
 //   mchain_test_node --genesis FILE --id NODE --key KEY.pem --store DIR --spool DIR
+//       [--round-timeout-ms N] [--silence-ms N] [--window-ms N] [--max-data-packages N]
+//       [--mode concurrent|inorder] [--signature-cache on|off] [--verify-threads N]
+//       [--trace FILE] [--misbehave invalid-package|forge-mark|bad-pow]
+//
+// --trace appends "proposed HASH T" and "confirmed HASH T PACKAGES" lines (candidate hash in
+// hex, T in µs since the epoch; durable when written) for the confirmation benchmark.
+// --misbehave makes the node a faulty member for the fault tests: it proposes a package with
+// a broken signature when it leads, sends marks in other nodes' names for every proposal, or
+// floods mature blocks whose proof of work is wrong.
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <list>
+#include <mutex>
 #include <thread>
 
 #include "chain/crypto/keyfile.h"
 #include "chain/file_io.h"
 #include "chain/net/peer_network.h"
 #include "chain/node/genesis.h"
+#include "chain/node/leader.h"
 #include "chain/node/service.h"
+#include "chain/package/signature_cache.h"
+#include "chain/package/validation_pool.h"
+#include "chain/pow/pow.h"
 #include "chain/store/store.h"
 
 namespace {
@@ -42,11 +57,62 @@ struct Pending {
   std::future<Result<Hash256>> confirmed;
 };
 
+std::uint64_t number(const std::map<std::string, std::string>& args, const std::string& name,
+                     std::uint64_t fallback) {
+  auto it = args.find(name);
+  if (it == args.end()) return fallback;
+  auto value = parse_u64(it->second);
+  if (!value) {
+    std::cerr << "mchain_test_node: " << name << " wants a number\n";
+    std::exit(2);
+  }
+  return *value;
+}
+
+// A copy of `package` with one bit of its last signature flipped: it decodes, and fails
+// validation with a bad signature.
+Package with_broken_signature(const Package& package) {
+  Bytes bytes = package.encode();
+  bytes[bytes.size() - 3] ^= 0x01;
+  auto broken = Package::decode(bytes);
+  return broken ? *std::move(broken) : package;
+}
+
+// A mature block over a confirmed semi-finished block whose hash does not meet the
+// difficulty the header claims (or meets only a lower one than the chain requires).
+std::optional<Block> bad_pow_block(const Store& store, std::uint8_t diff, bool low_diff) {
+  auto confirmed = store.confirmed();
+  if (confirmed.empty()) return std::nullopt;
+  auto body = store.semi_finished(confirmed.back());
+  if (!body) return std::nullopt;
+  Block block{{}, *std::move(body)};
+  BlockHeader& h = block.header;
+  h.type = block.body.candidate.type;
+  h.diff = low_diff ? 1 : diff;
+  if (auto tip = store.tip()) {
+    h.previous = tip->hash;
+    h.height = tip->height + 1;
+  }
+  h.timestamp = now_us();
+  h.merkle_root = block.body.candidate.merkle_root();
+  h.semi_finished = block.body.hash();
+  for (h.nonce_lo = 0;; ++h.nonce_lo) {
+    const bool meets = pow::meets_difficulty(h.hash(), static_cast<std::uint8_t>(h.type), h.diff);
+    if (meets == low_diff) break;  // low: the first that meets diff 1; else one that fails
+  }
+  return block;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args;
   for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+  const std::string misbehave = args.contains("--misbehave") ? args["--misbehave"] : "";
+  if (!misbehave.empty() && misbehave != "invalid-package" && misbehave != "forge-mark" &&
+      misbehave != "bad-pow") {
+    return die("unknown --misbehave " + misbehave);
+  }
   for (const char* required : {"--genesis", "--id", "--key", "--store", "--spool"}) {
     if (!args.contains(required)) return die(std::string("missing ") + required);
   }
@@ -85,30 +151,96 @@ int main(int argc, char** argv) {
     return view.node_key(id, now_us());
   };
   std::atomic<NodeService*> inbox{nullptr};
+  // Misbehaving: marks in every other member's name, signed with our own key.
+  net::PeerNetwork* raw_network = nullptr;
+  auto forge_marks = [&](const Bytes& message) {
+    auto decoded = decode_message(message);
+    if (!decoded || !std::holds_alternative<Proposal>(*decoded)) return;
+    const Hash256 hash = std::get<Proposal>(*decoded).block.candidate.hash();
+    for (const std::string& other : pool) {
+      if (other == self) continue;
+      auto signature = key->sign(valid_mark_signing_message(hash));
+      if (signature && raw_network != nullptr) {
+        (void)raw_network->broadcast(encode_message(Mark{hash, ValidMark{other, *signature}}));
+      }
+    }
+  };
   net::PeerNetwork::Options options;
   options.node_id = self;
   options.listen_host = me->host;
   options.listen_port = me->port;
+  options.on_link = [&inbox](const std::string& peer) {
+    if (NodeService* service = inbox.load()) service->linked(peer);
+  };
   for (const GenesisNode& n : genesis->nodes) {
     if (n.id != self) options.peers.push_back({n.id, n.host, n.port});
   }
-  auto network = net::PeerNetwork::start(options, *key, admission,
-                                         [&inbox](const std::string& from, const Bytes& message) {
-                                           if (NodeService* service = inbox.load())
-                                             service->deliver(from, message);
-                                         });
+  auto network = net::PeerNetwork::start(
+      options, *key, admission,
+      [&inbox, &forge_marks, &misbehave](const std::string& from, const Bytes& message) {
+        if (misbehave == "forge-mark") forge_marks(message);
+        if (NodeService* service = inbox.load()) service->deliver(from, message);
+      });
   if (!network) return die(network.error().message);
+  raw_network = network->get();
   net::NetTransport transport(**network);
 
+  std::ofstream trace;
+  if (args.contains("--trace")) {
+    trace.open(args["--trace"], std::ios::app);
+    if (!trace) return die("cannot open " + args["--trace"]);
+  }
+  std::mutex trace_mutex;
+  auto trace_line = [&](const std::string& what, const SemiFinishedBlock& block) {
+    if (!trace.is_open()) return;
+    std::lock_guard lock(trace_mutex);
+    trace << what << ' ' << to_hex(block.candidate.hash()) << ' ' << now_us();
+    if (what == "confirmed") trace << ' ' << block.candidate.packages.size();
+    trace << std::endl;
+  };
+
+  SignatureCache signature_cache;
+  ValidationPool validation_pool(static_cast<unsigned>(number(args, "--verify-threads", 0)));
   ServiceConfig config;
   config.consensus = {self, &*key, pool, {}, 120'000'000};
-  config.consensus.buffers.data_window = 50'000;
-  config.consensus.buffers.policy_window = 50'000;
+  const TimeUs window = static_cast<TimeUs>(number(args, "--window-ms", 50)) * 1000;
+  config.consensus.buffers.data_window = window;
+  config.consensus.buffers.policy_window = window;
+  config.consensus.buffers.max_data_packages = number(args, "--max-data-packages", 1000);
+  config.consensus.buffers.max_data_bytes = 64u << 20;
+  config.consensus.round_timeout =
+      static_cast<TimeUs>(number(args, "--round-timeout-ms", 2000)) * 1000;
+  config.consensus.silence = static_cast<TimeUs>(number(args, "--silence-ms", 3000)) * 1000;
+  config.consensus.data_diff = config.consensus.policy_diff = genesis->difficulty;
+  const std::string mode = args.contains("--mode") ? args["--mode"] : "concurrent";
+  if (mode != "concurrent" && mode != "inorder") return die("unknown --mode " + mode);
+  config.consensus.mode = mode == "inorder" ? ValidationMode::in_order : ValidationMode::concurrent;
+  if (!args.contains("--signature-cache") || args["--signature-cache"] == "on") {
+    config.consensus.signature_cache = &signature_cache;
+  }
+  config.consensus.validation_pool = &validation_pool;
   config.mining = {.data_diff = genesis->difficulty,
                    .policy_diff = genesis->difficulty,
                    .slice = {0, 0, UINT64_MAX}};
   config.miner_threads = 1;
   config.tick = 5'000;
+  config.log = [&self](const std::string& line) {
+    std::cout << "consensus[" << self << "]: " << line << std::endl;
+  };
+  config.on_accusation = [&self](const Accusation& a) {
+    std::cout << "ALARM[" << self << "]: " << a.proposal.candidate.leader << " accused by "
+              << a.accuser << " (" << to_string(a.verdict) << ")" << std::endl;
+  };
+  config.on_pool_changed = [&network] { (*network)->recheck_admission(); };
+  config.on_proposed = [&](const SemiFinishedBlock& b) { trace_line("proposed", b); };
+  config.on_confirmed = [&](const SemiFinishedBlock& b) { trace_line("confirmed", b); };
+  if (misbehave == "invalid-package") {
+    config.tamper_candidate = [](Candidate& c) {
+      if (!c.packages.empty() && c.type == BlockType::data) {
+        c.packages[0] = with_broken_signature(c.packages[0]);
+      }
+    };
+  }
   auto service = std::make_unique<NodeService>(config, view, transport);
   inbox = service.get();
   std::cout << "ready " << self << " " << (*network)->port() << std::endl;
@@ -119,10 +251,23 @@ int main(int argc, char** argv) {
     if (std::chrono::steady_clock::now() >= next_report) {
       // A heartbeat in the log, for reading a failed test.
       const net::NetMetrics m = (*network)->snapshot();
+      const NodeSnapshot s = service->snapshot();
       std::cout << "net: peers " << m.connected.size() << ", frames in " << m.frames_in << " out "
-                << m.frames_out << ", delivered " << m.delivered << ", confirmed "
-                << view.confirmed().size() << ", pending " << pending.size() << std::endl;
+                << m.frames_out << ", delivered " << m.delivered << ", confirmed " << s.confirmed
+                << ", pending " << pending.size() << ", height " << s.height << ", pool "
+                << s.pool.size() << (s.suspended ? " (suspended)" : "") << ", attempt " << s.attempt
+                << ", timeouts " << s.counters.timeouts << ", accusations "
+                << s.counters.accusations << ", bad marks " << s.counters.bad_marks
+                << ", bad blocks " << s.counters.bad_blocks << ", synced " << s.counters.synced
+                << std::endl;
       next_report += std::chrono::milliseconds(200);
+      if (misbehave == "bad-pow") {
+        static bool low = false;
+        low = !low;
+        if (auto block = bad_pow_block(view, genesis->difficulty, low)) {
+          (void)(*network)->broadcast(encode_message(MinedBlock{*block}));
+        }
+      }
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(spool / "inbox", ec)) {
