@@ -225,5 +225,68 @@ TEST(Netns, ThreeNodesInThreeNamespacesConfirmTheSameBlocks) {
   expect_gone(names);
 }
 
+// Five nodes split 3 | 2 by the network. The majority suspends the two it cannot hear and goes
+// on; the minority cannot take the majority out, so it confirms nothing on its own. When the
+// network heals, the two catch up, rejoin, and their stalled package is confirmed: one chain,
+// nothing confirmed lost.
+TEST(Netns, APartitionHealsIntoOneChain) {
+  SKIP_WITHOUT_NETNS();
+  testing::TempDir tmp("mchain-split");
+  testing::World w;
+  std::vector<std::string> names;
+  {
+    NetnsLab lab(5);
+    ASSERT_TRUE(lab.ok());
+    names = lab.all_names();
+    testing::ClusterOptions options;
+    options.nodes = 5;
+    for (std::size_t i = 0; i < lab.size(); ++i) {
+      options.hosts.push_back(lab.address(i));
+      options.ports.push_back(kPort);
+      options.netns.push_back(lab.namespace_path(i));
+    }
+    testing::TestCluster cluster(tmp.path(), options);
+    ASSERT_TRUE(cluster.ok());
+    for (std::size_t i = 0; i < 5; ++i) {
+      cluster.node(i).extra_args = {"--round-timeout-ms", "1000", "--silence-ms", "1500"};
+    }
+    ASSERT_TRUE(cluster.start_all());
+    ASSERT_TRUE(cluster.wait_linked(30s));
+    ASSERT_TRUE(cluster.setup_world(w));
+
+    ASSERT_TRUE(lab.partition({0, 1, 2}, {3, 4}));
+    ASSERT_TRUE(cluster.hand(0, "majority-1", cluster.report(w, "majority 1")));
+    ASSERT_TRUE(cluster.node(3).hand("minority", cluster.report(w, "minority")));
+    ASSERT_TRUE(cluster.hand(1, "majority-2", cluster.report(w, "majority 2")));
+    for (std::size_t i : {0u, 1u, 2u}) {
+      EXPECT_TRUE(cluster.node(i).wait_heartbeat(
+          [](const testing::Heartbeat& h) { return h.pool == 3; }, 30s))
+          << cluster.node(i).log_tail();
+    }
+    // The minority confirmed nothing new: its package still waits.
+    EXPECT_EQ(cluster.node(3).heartbeat()->confirmed, 3u) << cluster.node(3).log_tail();
+    EXPECT_FALSE(std::filesystem::exists(cluster.node(3).spool_dir() / "done" / "minority.ok"));
+
+    ASSERT_TRUE(lab.heal_all());
+    ASSERT_TRUE(cluster.node(3).confirmed("minority", 90s)) << cluster.node(3).log_tail();
+    for (std::size_t i = 0; i < 5; ++i) {
+      EXPECT_TRUE(cluster.node(i).wait_heartbeat(
+          [](const testing::Heartbeat& h) { return h.pool == 5 && !h.suspended; }, 60s))
+          << cluster.node(i).log_tail();
+    }
+    ASSERT_TRUE(cluster.hand(4, "healed", cluster.report(w, "healed")));
+    const std::size_t blocks = cluster.node(4).heartbeat()->confirmed;
+    ASSERT_TRUE(cluster.wait_confirmed_everywhere(blocks, 30s));
+    ASSERT_TRUE(cluster.stop_all());
+    auto confirmed = cluster.stored_confirmed();
+    ASSERT_EQ(confirmed.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i) {
+      EXPECT_EQ(confirmed[i], confirmed[0]) << cluster.id(i);
+      EXPECT_EQ(cluster.missing_packages(i), std::vector<std::string>{}) << cluster.id(i);
+    }
+  }
+  expect_gone(names);
+}
+
 }  // namespace
 }  // namespace mchain

@@ -210,11 +210,29 @@ std::optional<Heartbeat> NodeProcess::heartbeat() const {
       auto peers = number_after(line, "peers ");
       auto confirmed = number_after(line, "confirmed ");
       auto pending = number_after(line, "pending ");
-      if (peers && confirmed && pending) return Heartbeat{*peers, *confirmed, *pending};
+      if (peers && confirmed && pending) {
+        Heartbeat h{*peers, *confirmed, *pending};
+        h.height = number_after(line, "height ").value_or(0);
+        h.pool = number_after(line, "pool ").value_or(0);
+        h.suspended = line.find("(suspended)") != std::string_view::npos;
+        h.accusations = number_after(line, "accusations ").value_or(0);
+        h.bad_marks = number_after(line, "bad marks ").value_or(0);
+        h.bad_blocks = number_after(line, "bad blocks ").value_or(0);
+        return h;
+      }
     }
     if (start == std::string_view::npos) return std::nullopt;
     lines = lines.substr(0, start);
   }
+}
+
+bool NodeProcess::wait_heartbeat(const std::function<bool(const Heartbeat&)>& condition,
+                                 std::chrono::milliseconds within) {
+  for (auto deadline = Clock::now() + within; Clock::now() < deadline;
+       std::this_thread::sleep_for(kPoll)) {
+    if (auto h = heartbeat(); h && condition(*h)) return true;
+  }
+  return false;
 }
 
 bool NodeProcess::wait_peers(std::size_t peers, std::chrono::milliseconds within) {

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,6 +39,10 @@ struct Heartbeat {
   std::size_t peers = 0;
   std::size_t confirmed = 0;
   std::size_t pending = 0;
+  std::size_t height = 0;  // main-chain tip
+  std::size_t pool = 0;    // the valid pool as this node sees it
+  bool suspended = false;  // this node is out of the pool
+  std::size_t accusations = 0, bad_marks = 0, bad_blocks = 0;
 };
 
 // One node process; killed and reaped when the object goes. It can be started again after
@@ -74,6 +79,9 @@ class NodeProcess {
   bool wait_log(const std::string& text, std::chrono::milliseconds within);
   // This run's latest complete heartbeat, if any yet.
   std::optional<Heartbeat> heartbeat() const;
+  // Waits until this run's latest heartbeat meets `condition`.
+  bool wait_heartbeat(const std::function<bool(const Heartbeat&)>& condition,
+                      std::chrono::milliseconds within);
   // Waits until this run's latest heartbeat shows exactly `peers` linked peers.
   bool wait_peers(std::size_t peers, std::chrono::milliseconds within);
 

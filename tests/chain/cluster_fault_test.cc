@@ -1,0 +1,151 @@
+// Faults in a cluster of node processes (mchain_test_node) over TLS on 127.0.0.1: a node
+// killed in the middle of a round and restarted, and a member that misbehaves. Whatever
+// happens, every package a node confirmed is in every honest store, and the honest stores
+// agree.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "chain/node/genesis.h"
+#include "chain/pow/pow.h"
+#include "chain/test_util.h"
+#include "chain/test_world.h"
+#include "node_cluster.h"
+#include "temp_dir.h"
+
+namespace mchain {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Heartbeat;
+using testing::NodeProcess;
+using testing::TestCluster;
+
+// Short timers, so that a fault is noticed within seconds.
+const std::vector<std::string> kFastLiveness = {"--round-timeout-ms", "1000", "--silence-ms",
+                                                "1500"};
+
+// Every block a stopped node stored carries the chain's difficulty and meets it.
+void expect_only_valid_blocks(Store& store, std::uint8_t diff) {
+  auto tip = store.tip();
+  if (!tip) return;
+  for (std::uint64_t h = 0; h <= tip->height; ++h) {
+    for (const Hash256& hash : store.blocks_at(h)) {
+      auto block = store.block(hash);
+      ASSERT_TRUE(block) << block.error().message;
+      EXPECT_EQ(block->header.diff, diff);
+      EXPECT_TRUE(pow::meets_difficulty(hash, static_cast<std::uint8_t>(block->header.type), diff));
+    }
+  }
+}
+
+TEST(ClusterFaults, FiveNodesGoOnWithoutAKilledNodeWhichCatchesUpAndRejoins) {
+  testing::TempDir tmp("mchain-five");
+  testing::World w;
+  testing::ClusterOptions options;
+  options.nodes = 5;
+  TestCluster cluster(tmp.path(), options);
+  ASSERT_TRUE(cluster.ok());
+  for (std::size_t i = 0; i < 5; ++i) cluster.node(i).extra_args = kFastLiveness;
+  ASSERT_TRUE(cluster.start_all());
+  ASSERT_TRUE(cluster.wait_linked(30s));
+  ASSERT_TRUE(cluster.setup_world(w));
+
+  // A report goes in and node-4 dies with the round under way: SIGKILL, no goodbye.
+  NodeProcess& victim = cluster.node(3);
+  ASSERT_TRUE(cluster.node(0).hand("during", cluster.report(w, "during the kill")));
+  // The candidate window is 50 ms: by then the round is being proposed and marked.
+  std::this_thread::sleep_for(55ms);
+  victim.kill(SIGKILL);
+  // The four others suspend it and confirm every report, whoever they go to.
+  ASSERT_TRUE(cluster.node(0).confirmed("during", 60s));
+  for (std::size_t i : {0u, 1u, 2u, 4u}) {
+    ASSERT_TRUE(cluster.hand(i, "without-" + std::to_string(i),
+                             cluster.report(w, "without " + std::to_string(i))));
+  }
+  for (std::size_t i : {0u, 1u, 2u, 4u}) {
+    EXPECT_TRUE(cluster.node(i).wait_heartbeat([](const Heartbeat& h) { return h.pool == 4; }, 30s))
+        << cluster.node(i).log_tail();
+  }
+
+  // Restarted on its store: it catches up from a locator, finds itself suspended and asks to
+  // rejoin; then the pool is whole again and it marks rounds.
+  ASSERT_TRUE(victim.start());
+  ASSERT_TRUE(victim.wait_heartbeat(
+      [](const Heartbeat& h) { return h.pool == 5 && !h.suspended && h.peers == 4; }, 60s))
+      << victim.log_tail();
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(cluster.node(i).wait_heartbeat([](const Heartbeat& h) { return h.pool == 5; }, 30s))
+        << cluster.node(i).log_tail();
+  }
+  ASSERT_TRUE(cluster.hand(3, "after", cluster.report(w, "after the restart")));
+  const std::size_t blocks = cluster.node(3).heartbeat()->confirmed;
+  ASSERT_TRUE(cluster.wait_confirmed_everywhere(blocks, 30s));
+
+  ASSERT_TRUE(cluster.stop_all());
+  auto stores = cluster.stored_confirmed();
+  ASSERT_EQ(stores.size(), 5u);
+  for (const auto& [i, confirmed] : stores) {
+    EXPECT_EQ(confirmed, stores[0]) << TestCluster::id(i);
+    EXPECT_TRUE(cluster.missing_packages(i).empty()) << TestCluster::id(i);
+  }
+}
+
+class MisbehavingMember : public ::testing::TestWithParam<std::string> {};
+
+// node-3 misbehaves in one way; node-1 and node-2 are honest.
+TEST_P(MisbehavingMember, IsDetectedAndTheHonestNodesAgree) {
+  testing::TempDir tmp("mchain-rogue");
+  testing::World w;
+  TestCluster cluster(tmp.path());
+  ASSERT_TRUE(cluster.ok());
+  for (std::size_t i = 0; i < 3; ++i) cluster.node(i).extra_args = kFastLiveness;
+  cluster.node(2).extra_args.insert(cluster.node(2).extra_args.end(), {"--misbehave", GetParam()});
+  ASSERT_TRUE(cluster.start_all());
+  ASSERT_TRUE(cluster.wait_linked(30s));
+  ASSERT_TRUE(cluster.setup_world(w));
+
+  // Reports through the honest nodes until the fault has shown (for an invalid proposal:
+  // until node-3 led a round, was accused and removed). Every report is confirmed anyway.
+  auto shown = [&](const Heartbeat& h) {
+    if (GetParam() == "invalid-package") return h.accusations > 0 && h.pool == 2;
+    if (GetParam() == "forge-mark") return h.bad_marks > 0;
+    return h.bad_blocks > 0;
+  };
+  bool detected = false;
+  for (int i = 0; i < 40 && !detected; ++i) {
+    ASSERT_TRUE(cluster.hand(static_cast<std::size_t>(i % 2), "report-" + std::to_string(i),
+                             cluster.report(w, "report " + std::to_string(i))));
+    detected =
+        cluster.node(0).wait_heartbeat(shown, 100ms) && cluster.node(1).wait_heartbeat(shown, 5s);
+  }
+  EXPECT_TRUE(detected) << cluster.node(0).log_tail() << cluster.node(2).log_tail();
+  if (GetParam() == "invalid-package") {
+    EXPECT_NE(cluster.node(0).log().find("ALARM[node-1]: node-3 accused"), std::string::npos);
+  }
+  ASSERT_TRUE(cluster.hand(0, "last", cluster.report(w, "last")));
+  const std::size_t blocks = cluster.node(0).heartbeat()->confirmed;
+  ASSERT_TRUE(cluster.node(1).wait_heartbeat(
+      [&](const Heartbeat& h) { return h.confirmed >= blocks; }, 30s));
+
+  ASSERT_TRUE(cluster.stop_all());
+  auto stores = cluster.stored_confirmed();
+  EXPECT_EQ(stores[0], stores[1]);
+  for (std::size_t i : {0u, 1u}) {
+    EXPECT_TRUE(cluster.missing_packages(i).empty()) << TestCluster::id(i);
+    auto store = cluster.node(i).open_store();
+    ASSERT_TRUE(store) << store.error().message;
+    expect_only_valid_blocks(**store, static_cast<std::uint8_t>(cluster.genesis().difficulty));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, MisbehavingMember,
+                         ::testing::Values("invalid-package", "forge-mark", "bad-pow"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace mchain
