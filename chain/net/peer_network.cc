@@ -273,6 +273,11 @@ struct PeerNetwork::Impl {
   }
 
   void dial(Dialer& d) {
+    if (established.contains(d.address.id)) {
+      // Linked already (the peer dialled us): look again later, in case the link drops.
+      d.backoff = options.max_backoff;
+      return schedule_redial(d);
+    }
     if (d.dialled_before) ++counters.reconnects;
     d.dialled_before = true;
     auto link = std::make_shared<Link>(io, ssl, options.max_frame);
@@ -535,7 +540,7 @@ Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(Options options,
 
   for (const auto& peer : opt.peers) {
     if (!valid_id(peer.id)) return fail("peer network: invalid peer id " + peer.id);
-    if (peer.id > opt.node_id && !impl->dialers.contains(peer.id)) {
+    if ((peer.id > opt.node_id || opt.dial_every_peer) && !impl->dialers.contains(peer.id)) {
       impl->dialers.emplace(peer.id,
                             std::make_unique<Impl::Dialer>(impl->io, peer, opt.initial_backoff));
     }

@@ -10,7 +10,9 @@
 // on reconnect; recheck_admission() also closes live links that are no longer admitted.
 //
 // One link per peer. The node with the lexicographically lower id dials; the higher one only
-// accepts. If an inbound link arrives for a peer that already has one, the newer link replaces
+// accepts — except a node that joined after the genesis (dial_every_peer), which the members
+// may not know the address of: it dials every peer, and pauses a dialer while a link to that
+// peer exists in either direction. If an inbound link arrives for a peer that already has one, the newer link replaces
 // the older (the dialer only starts a new link after it gave up on the old one, so the newer
 // is the live one). A dial that fails, or a dialled link that drops, is retried with
 // exponential backoff (initial_backoff doubling to max_backoff, each wait drawn uniformly from
@@ -81,6 +83,7 @@ class PeerNetwork {
     std::string listen_host = "127.0.0.1";
     std::uint16_t listen_port = 0;      // 0: chosen by the OS, see port()
     std::vector<PeerAddress> peers;     // those with an id above ours are dialled
+    bool dial_every_peer = false;       // a node that joined later: dial all of them
     std::size_t max_frame = 16u << 20;  // payload bytes; a bigger frame closes the link
     std::size_t max_queue_messages = 1024;
     std::size_t max_queue_bytes = 64u << 20;

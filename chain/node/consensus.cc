@@ -315,7 +315,9 @@ ConsensusNode::Judgement ConsensusNode::judge(const SemiFinishedBlock& proposal,
         !silent(m->subject, now, config_.silence / 2)) {
       j.disputed = true;
     }
-    if (m->action == MembershipAction::remove_node && !accused_.contains(m->subject)) {
+    // A node may leave of its own accord; any other removal needs a verified accusation.
+    if (m->action == MembershipAction::remove_node && !accused_.contains(m->subject) &&
+        c.packages[i].header().node != m->subject) {
       j.disputed = true;
     }
   }

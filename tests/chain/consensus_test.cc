@@ -339,6 +339,63 @@ TEST_F(Cluster, MatureBlocksReachEveryNodeAndBadProofOfWorkIsRefused) {
   }
 }
 
+// Two nodes mine the same queue head at once (a fork of mature blocks); when they see each
+// other's blocks they settle on the branch with the most work, and the losing branch's body is
+// mined again, so every confirmed semi-finished block ends up in the one main chain.
+TEST_F(Cluster, ForksResolveToTheMostWorkChainWithNothingLost) {
+  start(2);
+  setup_world();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(hosts_[0]->node->submit(data(now_ + i), now_).ok());
+    transport_.pump();
+    advance(now_ + buffers_.data_window);
+  }
+  const std::vector<Hash256> confirmed = hosts_[0]->store->confirmed();
+  ASSERT_EQ(confirmed.size(), 5u);
+  ASSERT_EQ(hosts_[1]->store->confirmed(), confirmed);
+
+  pow::Miner miner(1);
+  std::atomic<bool> stop{false};
+  // Disjoint slices, as cooperative mining gives them: the two blocks differ.
+  auto mine = [&](Host& h, std::uint64_t slice) {
+    const MiningConfig mining{.data_diff = 8, .policy_diff = 8, .slice = {slice, 0, UINT64_MAX}};
+    return must(mine_next(*h.store, miner, mining, now_, stop));
+  };
+  // Both mine on their own for a while, nothing delivered: two branches.
+  transport_.set_filter([](const std::string&, const std::string&) { return false; });
+  for (int i = 0; i < 2; ++i) {
+    for (std::uint64_t n = 0; n < 2; ++n) {
+      auto block = mine(*hosts_[n], n);
+      ASSERT_TRUE(block);
+      ASSERT_TRUE(hosts_[n]->node->mined(*block));
+    }
+  }
+  // node-2 mines one more: its branch has more work.
+  auto extra = mine(*hosts_[1], 1);
+  ASSERT_TRUE(extra);
+  ASSERT_TRUE(hosts_[1]->node->mined(*extra));
+  ASSERT_NE(hosts_[0]->store->tip()->hash, hosts_[1]->store->tip()->hash);
+
+  // Connected again: status reports show node-2 ahead, node-1 catches up and reorganises.
+  transport_.set_filter(nullptr);
+  run_for(2'000'000);
+  EXPECT_EQ(hosts_[0]->store->tip()->hash, hosts_[1]->store->tip()->hash);
+  EXPECT_EQ(hosts_[0]->store->tip()->height, 2u);
+  // Mine out both queues, exchanging blocks: everything confirmed is in the main chain.
+  for (int round = 0; round < 10 && !hosts_[0]->store->mining_queue().empty(); ++round) {
+    auto block = mine(*hosts_[0], 0);
+    if (block) {
+      ASSERT_TRUE(hosts_[0]->node->mined(*block));
+    }
+    transport_.pump();
+  }
+  for (auto& h : hosts_) {
+    EXPECT_TRUE(h->store->mining_queue().empty()) << h->id;
+    for (const Hash256& semi : confirmed) EXPECT_TRUE(h->store->mined_in(semi)) << h->id;
+    EXPECT_EQ(h->store->tip()->hash, hosts_[0]->store->tip()->hash);
+  }
+}
+
 // The marks of the candidate with `hash`, in the order they were broadcast.
 std::vector<std::string> marks_in_order(const std::vector<Message>& sent, const Hash256& hash) {
   std::vector<std::string> out;

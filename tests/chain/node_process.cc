@@ -12,7 +12,11 @@
 //       [--round-timeout-ms N] [--silence-ms N] [--window-ms N] [--max-data-packages N]
 //       [--mode concurrent|inorder] [--signature-cache on|off] [--verify-threads N]
 //       [--trace FILE] [--misbehave invalid-package|forge-mark|bad-pow]
+//       [--join HOST:PORT]
 //
+// --join starts a node that is not in the genesis file: it listens on HOST:PORT and dials
+// every genesis node; the members let it in once an add-node package for its key is
+// confirmed.
 // --trace appends "proposed HASH T" and "confirmed HASH T PACKAGES" lines (candidate hash in
 // hex, T in µs since the epoch; durable when written) for the confirmation benchmark.
 // --misbehave makes the node a faulty member for the fault tests: it proposes a package with
@@ -128,10 +132,26 @@ int main(int argc, char** argv) {
     pool.push_back(n.id);
     if (n.id == self) me = &n;
   }
-  if (me == nullptr) return die("node " + self + " is not in the genesis file");
+  // A joining node is not in the genesis file: it says where it listens.
+  const bool joining = args.contains("--join");
+  std::string listen_host = me != nullptr ? me->host : "";
+  std::uint16_t listen_port = me != nullptr ? me->port : 0;
+  if (joining) {
+    if (me != nullptr) return die(self + " is in the genesis file: it does not join");
+    const std::string& at = args["--join"];
+    const auto colon = at.rfind(':');
+    auto port = colon == std::string::npos ? std::nullopt : parse_u64(at.substr(colon + 1));
+    if (!port || *port == 0 || *port > 65535) return die("--join wants HOST:PORT");
+    listen_host = at.substr(0, colon);
+    listen_port = static_cast<std::uint16_t>(*port);
+  } else if (me == nullptr) {
+    return die("node " + self + " is not in the genesis file");
+  }
   auto key = crypto::read_private_key_file(args["--key"]);
   if (!key) return die(key.error().message);
-  if (key->public_key() != me->key) return die("the key file does not hold " + self + "'s key");
+  if (!joining && key->public_key() != me->key) {
+    return die("the key file does not hold " + self + "'s key");
+  }
 
   auto store = Store::open(args["--store"]);
   if (!store) return die(store.error().message);
@@ -167,8 +187,9 @@ int main(int argc, char** argv) {
   };
   net::PeerNetwork::Options options;
   options.node_id = self;
-  options.listen_host = me->host;
-  options.listen_port = me->port;
+  options.listen_host = listen_host;
+  options.listen_port = listen_port;
+  options.dial_every_peer = joining;
   options.on_link = [&inbox](const std::string& peer) {
     if (NodeService* service = inbox.load()) service->linked(peer);
   };
