@@ -2,14 +2,14 @@
 // people), the bulk collector's script output (written by a guest, so hostile), and the
 // CBOR of snapshots (baseline files) and reports (package payloads). Nothing may crash;
 // what parses must come back the same through its canonical form.
-#include "measure/collect/bulk_script.h"
-#include "measure/policy/policy.h"
-#include "measure/report/report.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+
+#include "measure/collect/bulk_script.h"
+#include "measure/policy/policy.h"
+#include "measure/report/report.h"
 
 namespace {
 

@@ -1,17 +1,18 @@
 // libFuzzer target for the canonical decoders. Every input goes to Package::decode, to each
-// record decoder and to the block and proof decoders; whatever decodes must re-encode to the
+// record decoder, to the block and proof decoders and to the peer message decoder; whatever decodes must re-encode to the
 // input byte for byte, since ids and signatures are computed over encodings that must have
 // exactly one form.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
 #include "chain/block/block.h"
 #include "chain/block/merkle.h"
+#include "chain/node/messages.h"
 #include "chain/package/package.h"
 #include "chain/package/records.h"
 #include "chain/package/validate.h"
 #include "chain/package/view.h"
-
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 namespace {
 
@@ -73,5 +74,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_round_trip("SemiFinishedBlock", input, SemiFinishedBlock::decode(input));
   check_round_trip("Block", input, Block::decode(input));
   check_round_trip("MerkleProof", input, MerkleProof::decode(input));
+  // Everything a peer sends: proposals, marks, accusations, status, blocks, catch-up.
+  if (auto message = decode_message(input)) {
+    const Bytes again = encode_message(*message);
+    if (!std::ranges::equal(again, input))
+      die("Message", "re-encodes differently: " + to_hex(input));
+  }
   return 0;
 }

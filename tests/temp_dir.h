@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -23,8 +24,15 @@ class TempDir {
     }
     path_ = pattern;
   }
+  // MCHAIN_KEEP_FAILED=1 keeps the directory of a failed test (logs, stores) for reading.
   ~TempDir() {
     std::error_code ec;
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    if (std::getenv("MCHAIN_KEEP_FAILED") != nullptr && test != nullptr &&
+        test->result()->Failed()) {
+      std::fprintf(stderr, "kept %s\n", path_.c_str());
+      return;
+    }
     if (!path_.empty()) std::filesystem::remove_all(path_, ec);
   }
   TempDir(const TempDir&) = delete;

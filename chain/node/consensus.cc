@@ -272,12 +272,12 @@ ValidationResult ConsensusNode::check_package(const Package& package, BlockType 
                   {true, candidate_time, config_.max_skew, config_.signature_cache});
 }
 
-ConsensusNode::Judgement ConsensusNode::judge(const SemiFinishedBlock& proposal, TimeUs now,
-                                              bool agreement) const {
+std::optional<std::pair<std::uint32_t, ValidationResult>> ConsensusNode::invalid_package(
+    const SemiFinishedBlock& proposal) const {
   const Candidate& c = proposal.candidate;
-  Judgement j;
+  std::optional<std::pair<std::uint32_t, ValidationResult>> invalid;
   auto first_invalid = [&](std::uint32_t i, ValidationResult r) {
-    if (!j.invalid || i < j.invalid->first) j.invalid = std::pair(i, std::move(r));
+    if (!invalid || i < invalid->first) invalid = std::pair(i, std::move(r));
   };
   Seen seen;
   if (config_.validation_pool != nullptr && c.packages.size() > 1) {
@@ -294,39 +294,43 @@ ConsensusNode::Judgement ConsensusNode::judge(const SemiFinishedBlock& proposal,
       if (!results[i].ok()) first_invalid(i, std::move(results[i]));
     }
   } else {
-    for (std::uint32_t i = 0; i < c.packages.size() && !j.invalid; ++i) {
+    for (std::uint32_t i = 0; i < c.packages.size() && !invalid; ++i) {
       ValidationResult r = check_package(c.packages[i], c.type, c.timestamp, seen);
       if (!r.ok()) first_invalid(i, std::move(r));
     }
   }
-  if (j.invalid) return j;
+  if (invalid) return invalid;
   // Taking nodes out needs the rest to be a majority of the pool: two sides of a partition
   // cannot both do it.
   std::size_t leaving = 0;
-  std::optional<std::uint32_t> last_change;
   for (std::uint32_t i = 0; i < c.packages.size(); ++i) {
     auto m = membership_of(c.packages[i]);
     if (!m || !takes_out(m->action)) continue;
-    ++leaving;
-    last_change = i;
-    if (!agreement) continue;
-    // Not provable either way, so no accusation: this node just does not mark (yet).
+    if ((pool_.size() - ++leaving) * 2 <= pool_.size()) {
+      return std::pair(i, ValidationResult{Verdict::malformed,
+                                           "the nodes left in the pool would be no majority"});
+    }
+  }
+  return std::nullopt;
+}
+
+bool ConsensusNode::agrees(const SemiFinishedBlock& proposal, TimeUs now) const {
+  // Not provable either way, so no accusation: a node that does not agree just does not mark
+  // (yet); it asks again on every tick and with every new accusation.
+  for (const Package& p : proposal.candidate.packages) {
+    auto m = membership_of(p);
+    if (!m) continue;
     if (m->action == MembershipAction::suspend_node &&
         !silent(m->subject, now, config_.silence / 2)) {
-      j.disputed = true;
+      return false;
     }
     // A node may leave of its own accord; any other removal needs a verified accusation.
     if (m->action == MembershipAction::remove_node && !accused_.contains(m->subject) &&
-        c.packages[i].header().node != m->subject) {
-      j.disputed = true;
+        p.header().node != m->subject) {
+      return false;
     }
   }
-  if (leaving > 0 && (pool_.size() - leaving) * 2 <= pool_.size()) {
-    j.invalid = std::pair(
-        *last_change,
-        ValidationResult{Verdict::malformed, "the nodes left in the pool would be no majority"});
-  }
-  return j;
+  return true;
 }
 
 std::vector<std::string> ConsensusNode::required_marks(const Candidate& candidate) const {
@@ -390,26 +394,28 @@ void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
   // same view: checking it again would only repeat every signature verification.
   checked_ = proposed_ && c.leader == config_.node;
   marked_ = false;
-  if (!work_since_) work_since_ = now;
+  // The round's timeout counts from the proposal: no node that marked it gives up on it
+  // before round_timeout has passed since it saw it (see confirm_current).
+  work_since_ = now;
   evaluate_current(now);
 }
 
 void ConsensusNode::evaluate_current(TimeUs now) {
   if (!current_ || marked_ || !turn_to_validate(current_hash_)) return;
   if (!std::binary_search(pool_.begin(), pool_.end(), config_.node)) return;  // suspended: watch
-  Judgement j = judge(*current_, now, true);
-  if (checked_) j.invalid.reset();
-  if (j.invalid) {
-    const std::string leader = current_->candidate.leader;
-    auto accusation = Accusation::make(config_.node, *current_, j.invalid->first,
-                                       j.invalid->second.verdict, *config_.key);
-    log("accusing " + leader + ": package " + std::to_string(j.invalid->first) + " is " +
-        std::string(to_string(j.invalid->second.verdict)) + ": " + j.invalid->second.detail);
-    if (accusation) send(*std::move(accusation), now);
-    return;
+  if (!checked_) {
+    if (auto bad = invalid_package(*current_)) {
+      const std::string leader = current_->candidate.leader;
+      auto accusation =
+          Accusation::make(config_.node, *current_, bad->first, bad->second.verdict, *config_.key);
+      log("accusing " + leader + ": package " + std::to_string(bad->first) + " is " +
+          std::string(to_string(bad->second.verdict)) + ": " + bad->second.detail);
+      if (accusation) send(*std::move(accusation), now);
+      return;
+    }
+    checked_ = true;
   }
-  checked_ = true;
-  if (j.disputed) return;  // asked again on the next tick and with every new accusation
+  if (!agrees(*current_, now)) return;
   const std::vector<std::string> required = required_marks(current_->candidate);
   if (!std::binary_search(required.begin(), required.end(), config_.node)) {
     return;  // this block takes this node out of the pool: it does not mark it
@@ -456,6 +462,18 @@ void ConsensusNode::confirm_current(TimeUs now) {
     auto it = marks->second.find(node);
     if (it == marks->second.end()) return;
     valid.push_back(it->second);
+  }
+  // Marks that complete only after half the round timeout may come too late: the other nodes
+  // may be giving up on this proposal by now (a healed partition delivers old marks) and
+  // confirm another block after L. Such a block is not confirmed from marks; if the others did
+  // confirm it, catch-up brings it.
+  if (now > current_->candidate.timestamp + config_.round_timeout / 2) {
+    if (!late_logged_) {
+      log("the marks of candidate " + to_hex(hash).substr(0, 16) +
+          " completed too late to confirm it here");
+      late_logged_ = true;
+    }
+    return;
   }
   SemiFinishedBlock block = *current_;
   block.marks = std::move(valid);  // pool order is sorted: the marks are in canonical order
@@ -521,7 +539,7 @@ void ConsensusNode::on_accusation_message(const Accusation& accusation, TimeUs n
     return;
   }
   // Re-check the evidence ourselves: a false accusation does not remove anyone.
-  auto bad = judge(accusation.proposal, now, false).invalid;
+  auto bad = invalid_package(accusation.proposal);
   if (!bad || bad->first != accusation.package_index) return;
   accused_.insert(c.leader);
   ++counters_.accusations;
@@ -537,7 +555,7 @@ void ConsensusNode::reset_round(TimeUs now) {
   if (proposed_) buffers_.put_back(std::move(taken_), 0);
   taken_.clear();
   current_.reset();
-  checked_ = marked_ = proposed_ = false;
+  checked_ = marked_ = proposed_ = late_logged_ = false;
   pending_marks_.clear();
   round_started_ = now;
   work_since_.reset();

@@ -136,13 +136,6 @@ class ConsensusNode {
     std::set<Uuid> policy_vms;
     std::set<std::string> subjects;
   };
-  // How a node judges a proposal: invalid ones are accused, disputed ones wait (this node does
-  // not agree with a suspension or removal yet) and may become acceptable.
-  struct Judgement {
-    std::optional<std::pair<std::uint32_t, ValidationResult>> invalid;
-    bool disputed = false;
-  };
-
   std::optional<std::string> leader() const;
   void send(const Message& message, TimeUs now);
   void send_to(const std::string& to, const Message& message);
@@ -167,7 +160,12 @@ class ConsensusNode {
   ValidationResult candidate_rules(const Package& package, BlockType type, Seen& seen) const;
   ValidationResult check_package(const Package& package, BlockType type, TimeUs candidate_time,
                                  Seen& seen) const;
-  Judgement judge(const SemiFinishedBlock& proposal, TimeUs now, bool agreement) const;
+  // The first package that makes a proposal invalid — provably, so it is accused — or
+  // nullopt. The costly check: every package against the view, signatures included.
+  std::optional<std::pair<std::uint32_t, ValidationResult>> invalid_package(
+      const SemiFinishedBlock& proposal) const;
+  // Whether this node agrees with the proposal's membership changes (see the header).
+  bool agrees(const SemiFinishedBlock& proposal, TimeUs now) const;
   // The nodes whose marks a candidate needs.
   std::vector<std::string> required_marks(const Candidate& candidate) const;
   bool turn_to_validate(const Hash256& hash) const;  // in-order mode
@@ -206,10 +204,11 @@ class ConsensusNode {
   TimeUs round_started_ = 0;          // when this node entered (L, k)
   std::optional<TimeUs> work_since_;  // when this round first had work waiting here
   std::optional<SemiFinishedBlock> current_;  // the proposal of this round being marked
-  Hash256 current_hash_{};  // its candidate hash, computed once: every mark is checked against it
-  bool checked_ = false;    // current_ is valid (checked once: the costly part)
-  bool marked_ = false;     // this node marked current_ (it may wait: in order, or disputed)
-  bool proposed_ = false;   // this node proposed in this round
+  Hash256 current_hash_{};    // its candidate hash, computed once: every mark is checked against it
+  bool checked_ = false;      // current_ is valid (checked once: the costly part)
+  bool marked_ = false;       // this node marked current_ (it may wait: in order, or disputed)
+  bool proposed_ = false;     // this node proposed in this round
+  bool late_logged_ = false;  // said once that current_'s marks came too late
   // Marks by candidate hash, kept until the proposal they mark is here and complete.
   std::map<Hash256, std::map<std::string, ValidMark>> pending_marks_;
   std::vector<Package> taken_;  // what this node proposed, returned on failure

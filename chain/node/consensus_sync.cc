@@ -177,7 +177,7 @@ Status ConsensusNode::check_confirmed_block(const SemiFinishedBlock& block) cons
       return fail("the mark of " + required[i] + " is missing or does not verify");
     }
   }
-  if (auto bad = judge(block, 0, false).invalid) {
+  if (auto bad = invalid_package(block)) {
     return fail("package " + std::to_string(bad->first) + " is " +
                 std::string(to_string(bad->second.verdict)) + ": " + bad->second.detail);
   }
