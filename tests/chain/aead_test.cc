@@ -1,14 +1,15 @@
 #include "chain/crypto/aead.h"
-#include "test_util.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <string>
 
+#include "test_util.h"
+
+using mchain::as_bytes;
 using mchain::Bytes;
 using mchain::ByteView;
-using mchain::as_bytes;
 using mchain::to_hex;
 namespace crypto = mchain::crypto;
 using mchain::testing::hex;
@@ -19,12 +20,12 @@ namespace {
 // McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", appendix B, Test Case 16:
 // AES-256, 96-bit IV, 60-byte plaintext, 20-byte additional data.
 struct GcmCase16 {
-  crypto::AeadKey key = hex_array<32>(
-      "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+  crypto::AeadKey key =
+      hex_array<32>("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
   crypto::AeadNonce nonce = hex_array<12>("cafebabefacedbaddecaf888");
-  Bytes plaintext = hex(
-      "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
-      "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+  Bytes plaintext =
+      hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+          "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
   Bytes aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
   std::string ciphertext_hex =
       "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"

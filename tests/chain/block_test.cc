@@ -1,11 +1,11 @@
 #include "chain/block/block.h"
 
+#include <gtest/gtest.h>
+
 #include "chain/crypto/hash.h"
 #include "chain/pow/pow.h"
 #include "golden.h"
 #include "test_world.h"
-
-#include <gtest/gtest.h>
 
 namespace mchain {
 namespace {
@@ -59,11 +59,18 @@ TEST_F(Blocks, HeaderLayoutIsFixed) {
   h.nonce_lo = 0x1122334455667788;
   auto bytes = h.encode();
   EXPECT_EQ(to_hex(ByteView(bytes).first(24)),
-            "00000001" "01" "0f" "0000" "0102030405060708" "00060a24181e4000");
+            "00000001"
+            "01"
+            "0f"
+            "0000"
+            "0102030405060708"
+            "00060a24181e4000");
   EXPECT_EQ(bytes[24], 0xaa);
   EXPECT_EQ(bytes[56], 0xbb);
   EXPECT_EQ(bytes[88], 0xcc);
-  EXPECT_EQ(to_hex(ByteView(bytes).subspan(120)), "0000000000000003" "1122334455667788");
+  EXPECT_EQ(to_hex(ByteView(bytes).subspan(120)),
+            "0000000000000003"
+            "1122334455667788");
   auto back = BlockHeader::decode(bytes);
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->encode(), bytes);
@@ -209,8 +216,8 @@ TEST_F(Blocks, TheMinerMinesTheBlockHeaderLayout) {
 
 TEST_F(Blocks, PackagesMustFitTheBlockType) {
   SemiFinishedBlock s = must(SemiFinishedBlock::propose(candidate(1), w.node1));
-  s.candidate.packages.push_back(must(make_policy_package(
-      {w.vm, "alice", "node-1", kT0 + 500}, w.policy1, w.signers("node-1"))));
+  s.candidate.packages.push_back(must(
+      make_policy_package({w.vm, "alice", "node-1", kT0 + 500}, w.policy1, w.signers("node-1"))));
   Status status = check_block_structure(mine(s));
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().message.find("policy package"), std::string::npos);

@@ -1,7 +1,8 @@
 #include "chain/encoding/cbor.h"
-#include "test_util.h"
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 
 namespace mchain::cbor {
 namespace {
@@ -15,9 +16,8 @@ TEST(CborWriter, MatchesRfc8949Examples) {
     const char* encoding;
   };
   for (const Case& c : {Case{0, "00"}, Case{1, "01"}, Case{10, "0a"}, Case{23, "17"},
-                        Case{24, "1818"}, Case{25, "1819"}, Case{100, "1864"},
-                        Case{1000, "1903e8"}, Case{1000000, "1a000f4240"},
-                        Case{1000000000000, "1b000000e8d4a51000"},
+                        Case{24, "1818"}, Case{25, "1819"}, Case{100, "1864"}, Case{1000, "1903e8"},
+                        Case{1000000, "1a000f4240"}, Case{1000000000000, "1b000000e8d4a51000"},
                         Case{18446744073709551615u, "1bffffffffffffffff"}}) {
     EXPECT_EQ(to_hex(Writer().uint(c.value).data()), c.encoding) << c.value;
   }
@@ -70,14 +70,14 @@ TEST(CborReader, RejectsNonShortestLengths) {
 }
 
 TEST(CborReader, RejectsIndefiniteLengthsAndOtherTypes) {
-  decode_error("9f01ff", [](Reader& r) { r.array("a", 10); });   // indefinite array
-  decode_error("5f4101ff", [](Reader& r) { r.bytes("b", 10); }); // indefinite bytes
-  decode_error("20", [](Reader& r) { r.uint("n"); });            // negative integer
-  decode_error("a0", [](Reader& r) { r.array("a", 1); });        // map
-  decode_error("c240", [](Reader& r) { r.bytes("b", 1); });      // tag
-  decode_error("f6", [](Reader& r) { r.item("any"); });          // null
-  decode_error("f93c00", [](Reader& r) { r.item("any"); });      // half float
-  decode_error("1c", [](Reader& r) { r.uint("n"); });            // reserved info 28
+  decode_error("9f01ff", [](Reader& r) { r.array("a", 10); });    // indefinite array
+  decode_error("5f4101ff", [](Reader& r) { r.bytes("b", 10); });  // indefinite bytes
+  decode_error("20", [](Reader& r) { r.uint("n"); });             // negative integer
+  decode_error("a0", [](Reader& r) { r.array("a", 1); });         // map
+  decode_error("c240", [](Reader& r) { r.bytes("b", 1); });       // tag
+  decode_error("f6", [](Reader& r) { r.item("any"); });           // null
+  decode_error("f93c00", [](Reader& r) { r.item("any"); });       // half float
+  decode_error("1c", [](Reader& r) { r.uint("n"); });             // reserved info 28
 }
 
 TEST(CborReader, RejectsWrongTypeNamingField) {
@@ -107,17 +107,20 @@ TEST(CborReader, RejectsTruncationAndTrailingBytes) {
 }
 
 TEST(CborReader, RejectsInvalidUtf8) {
-  decode_error("61ff", [](Reader& r) { r.text("t", 10); });              // invalid byte
-  decode_error("62c0af", [](Reader& r) { r.text("t", 10); });            // overlong '/'
-  decode_error("63eda080", [](Reader& r) { r.text("t", 10); });          // surrogate D800
-  decode_error("64f4908080", [](Reader& r) { r.text("t", 10); });        // above U+10FFFF
-  decode_error("62e282", [](Reader& r) { r.text("t", 10); });            // truncated sequence
-  Bytes ok = hex("63e282ac");  // U+20AC
+  decode_error("61ff", [](Reader& r) { r.text("t", 10); });        // invalid byte
+  decode_error("62c0af", [](Reader& r) { r.text("t", 10); });      // overlong '/'
+  decode_error("63eda080", [](Reader& r) { r.text("t", 10); });    // surrogate D800
+  decode_error("64f4908080", [](Reader& r) { r.text("t", 10); });  // above U+10FFFF
+  decode_error("62e282", [](Reader& r) { r.text("t", 10); });      // truncated sequence
+  Bytes ok = hex("63e282ac");                                      // U+20AC
   EXPECT_TRUE(decode(ok, "t", [](Reader& r) { return std::string(r.text("t", 10)); }));
 }
 
 TEST(CborReader, ItemReturnsWholeNestedEncoding) {
-  Bytes input = hex("8283010203" "4100" "0a");
+  Bytes input =
+      hex("8283010203"
+          "4100"
+          "0a");
   Reader r(input);
   r.array_exact("outer", 2);
   EXPECT_EQ(to_hex(r.item("first")), "83010203");

@@ -3,14 +3,15 @@
 // bump the format version and regenerate with MCHAIN_UPDATE_GOLDEN=1.
 #pragma once
 
-#include "chain/types.h"
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <map>
 #include <sstream>
 #include <string>
+
+#include "chain/types.h"
 
 namespace mchain::testing {
 

@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
+using mchain::as_bytes;
 using mchain::Bytes;
 using mchain::ByteView;
-using mchain::as_bytes;
 using mchain::to_hex;
 namespace crypto = mchain::crypto;
 

@@ -1,15 +1,15 @@
 #include "chain/block/merkle.h"
 
-#include "chain/crypto/hash.h"
-#include "chain/encoding/cbor.h"
-#include "test_util.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "chain/crypto/hash.h"
+#include "chain/encoding/cbor.h"
+#include "test_util.h"
 
 namespace mchain {
 namespace {
@@ -97,7 +97,13 @@ std::vector<Hash256> leaf_hashes_of(std::span<const Hash256> ids) {
 // the indexes below are 0-based.
 
 const char* const kCtInputs[8] = {
-    "",         "00",       "10", "2021", "3031", "40414243", "5051525354555657",
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
     "606162636465666768696a6b6c6d6e6f",
 };
 
@@ -460,7 +466,9 @@ TEST(MerkleEncoding, DecodeErrors) {
   EXPECT_FALSE(MerkleProof::decode(truncated));
 
   // Not canonical: index 2 in a one-byte argument; three fields instead of four; a text path.
-  EXPECT_FALSE(MerkleProof::decode(hex("8401180201" "80")));
+  EXPECT_FALSE(
+      MerkleProof::decode(hex("8401180201"
+                              "80")));
   EXPECT_FALSE(MerkleProof::decode(hex("83010001")));
   EXPECT_FALSE(MerkleProof::decode(hex("8401000160")));
   EXPECT_FALSE(MerkleProof::decode({}));

@@ -1,17 +1,10 @@
 // The peer network over real TLS on 127.0.0.1 (ports chosen by the OS), several nodes in one
 // process, plus the frame codec byte by byte. Waits poll with generous limits; nothing asserts
 // on timing.
-#include "chain/net/framing.h"
-#include "chain/net/peer_network.h"
-#include "chain/net/tls_identity.h"
-
-#include "chain/test_util.h"
+#include <gtest/gtest.h>
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
-
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -19,6 +12,11 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+
+#include "chain/net/framing.h"
+#include "chain/net/peer_network.h"
+#include "chain/net/tls_identity.h"
+#include "chain/test_util.h"
 
 namespace mchain::net {
 namespace {
@@ -156,8 +154,8 @@ class Inbox {
   }
   std::size_t count(const Bytes& message) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(received_.begin(), received_.end(),
-                                                  [&](const auto& r) { return r.second == message; }));
+    return static_cast<std::size_t>(std::count_if(
+        received_.begin(), received_.end(), [&](const auto& r) { return r.second == message; }));
   }
 
  private:
@@ -199,8 +197,8 @@ PeerNetwork::Options test_options(const std::string& id, std::vector<PeerAddress
 }
 
 void start(Node& node, Registry& registry, PeerNetwork::Options options) {
-  node.net = must(PeerNetwork::start(std::move(options), node.key, registry.admission(),
-                                     node.inbox.deliver()));
+  node.net = must(
+      PeerNetwork::start(std::move(options), node.key, registry.admission(), node.inbox.deliver()));
 }
 
 void start(Node& node, Registry& registry, std::vector<PeerAddress> peers = {}) {
@@ -248,7 +246,8 @@ TEST_P(FullMesh, EveryNodeDeliversEveryMessageExactlyOnce) {
   start(c, registry);
   start(b, registry, {c.address()});
   start(a, registry, {b.address(), c.address()});
-  ASSERT_TRUE(eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
 
   constexpr int kPerNode = 10;
   for (int i = 0; i < kPerNode; ++i) {
@@ -309,7 +308,8 @@ TEST(PeerNetwork, LineTopologyFloodsToTheFarEnd) {
   start(c, registry);
   start(b, registry, {c.address()});
   start(a, registry, {b.address()});  // a and c are never linked
-  ASSERT_TRUE(eventually([&] { return a.connected() == 1 && b.connected() == 2 && c.connected() == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.connected() == 1 && b.connected() == 2 && c.connected() == 1; }));
 
   ASSERT_TRUE(a.net->broadcast(message("from a")));
   ASSERT_TRUE(c.net->broadcast(message("from c")));
@@ -384,13 +384,16 @@ TEST(PeerNetwork, RemovedKeyIsDisconnectedAndRefusedOnReconnect) {
   start(c, registry);
   start(b, registry, {c.address()});
   start(a, registry, {b.address(), c.address()});
-  ASSERT_TRUE(eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
 
   registry.remove("c");
   a.net->recheck_admission();
   b.net->recheck_admission();
-  ASSERT_TRUE(eventually([&] { return a.metrics().connected == std::set<std::string>{"b"} &&
-                                      b.metrics().connected == std::set<std::string>{"a"}; }));
+  ASSERT_TRUE(eventually([&] {
+    return a.metrics().connected == std::set<std::string>{"b"} &&
+           b.metrics().connected == std::set<std::string>{"a"};
+  }));
   // a and b keep dialling c (they are the lower ids) and are refused each time.
   auto refused = a.metrics().refused_unknown;
   ASSERT_TRUE(eventually([&] { return a.metrics().refused_unknown > refused; }));
@@ -473,7 +476,9 @@ TEST(PeerNetwork, StuckPeerDoesNotStallTheOthers) {
   RawClient stuck(stuck_key);
   ASSERT_TRUE(stuck.connect(a.net->port()));
   ASSERT_TRUE(stuck.send(encode_hello("stuck")));
-  ASSERT_TRUE(eventually([&] { return a.metrics().connected == std::set<std::string>{"b", "stuck"}; }));
+  ASSERT_TRUE(eventually([&] {
+    return a.metrics().connected == std::set<std::string>{"b", "stuck"};
+  }));
 
   // Batches small enough for b's queue; the stuck peer's queue only grows, until it overflows
   // once the socket buffers are full.

@@ -421,6 +421,33 @@ bool TestCluster::setup_world(const World& w, std::chrono::milliseconds within) 
          wait_confirmed_everywhere(3, within);
 }
 
+std::size_t TestCluster::stop_and_expect_one_chain(std::vector<std::size_t> nodes) {
+  if (nodes.empty()) {
+    for (std::size_t i = 0; i < size(); ++i) nodes.push_back(i);
+  }
+  std::size_t furthest = 0;
+  for (std::size_t i : nodes) {
+    if (auto h = node(i).running() ? node(i).heartbeat() : std::nullopt) {
+      furthest = std::max(furthest, h->confirmed);
+    }
+  }
+  for (std::size_t i : nodes) {
+    if (!node(i).running()) continue;
+    EXPECT_TRUE(node(i).wait_heartbeat([&](const Heartbeat& h) { return h.confirmed >= furthest; },
+                                       std::chrono::seconds(30)))
+        << id(i) << " stays behind " << furthest << " blocks:\n"
+        << node(i).log_tail();
+  }
+  if (!stop_all()) return 0;
+  auto stores = stored_confirmed();
+  const std::vector<Hash256>& first = stores[nodes.front()];
+  for (std::size_t i : nodes) {
+    EXPECT_EQ(stores[i], first) << id(i) << " and " << id(nodes.front()) << " differ";
+    EXPECT_EQ(missing_packages(i), std::vector<std::string>{}) << id(i);
+  }
+  return ::testing::Test::HasFailure() ? 0 : first.size();
+}
+
 std::map<std::size_t, std::vector<Hash256>> TestCluster::stored_confirmed() {
   std::map<std::size_t, std::vector<Hash256>> out;
   for (std::size_t i = 0; i < size(); ++i) {

@@ -161,6 +161,11 @@ class TestCluster {
   // only go to a node that has confirmed what it depends on. Blocks 1 to 3 then.
   bool setup_world(const World& w, std::chrono::milliseconds within = std::chrono::seconds(60));
 
+  // The end of a test: waits until every running node among `nodes` (default: all) reports as
+  // many confirmed blocks as the one furthest ahead, stops every node, and expects those
+  // nodes' stores to hold the same confirmed blocks and every handed package. Returns how
+  // many blocks that is (0 on failure).
+  std::size_t stop_and_expect_one_chain(std::vector<std::size_t> nodes = {});
   // Node index → its store's confirmed() list, for every node that is not running.
   std::map<std::size_t, std::vector<Hash256>> stored_confirmed();
   // Names of handed() packages missing from stopped node i's store.

@@ -1,12 +1,12 @@
 #include "chain/package/package.h"
 
+#include <gtest/gtest.h>
+
 #include "chain/crypto/hash.h"
 #include "chain/encoding/cbor.h"
 #include "chain/package/records.h"
 #include "golden.h"
 #include "test_world.h"
-
-#include <gtest/gtest.h>
 
 namespace mchain {
 namespace {
@@ -60,13 +60,13 @@ TEST_F(PackageEncoding, GoldenVectors) {
 TEST_F(PackageEncoding, GoldenRecords) {
   testing::GoldenFile golden("records-v1.txt");
   const Uuid vm_id = fixed_content().header.vm;
-  PolicyRecord policy{vm_id, 3, AbeScheme::kp_abe_gpsw, {"tenant:alice", "env:prod"},
-                      "tenant:alice AND env:prod"};
+  PolicyRecord policy{
+      vm_id, 3, AbeScheme::kp_abe_gpsw, {"tenant:alice", "env:prod"}, "tenant:alice AND env:prod"};
   golden.check("policy", policy.encode());
   golden.check("policy_hash", policy.hash());
-  golden.check("binding",
-               BindingRecord{vm_id, "alice", "node-1", BindingEvent::migrated, vm.public_key()}
-                   .encode());
+  golden.check(
+      "binding",
+      BindingRecord{vm_id, "alice", "node-1", BindingEvent::migrated, vm.public_key()}.encode());
   golden.check("membership",
                MembershipRecord{MembershipAction::add_node, "node-2", node.public_key()}.encode());
   crypto::AeadKey key{};
@@ -156,11 +156,13 @@ TEST_F(PackageEncoding, RejectsBadSignatureEncodings) {
   EXPECT_NE(decode_error(with_header_field(0, *from_hex("01"), *from_hex("83818080")))
                 .find("package.signatures.vm"),
             std::string::npos);
-  EXPECT_NE(decode_error(with_header_field(0, *from_hex("01"), *from_hex("8380820940" "80")))
+  EXPECT_NE(decode_error(with_header_field(0, *from_hex("01"),
+                                           *from_hex("8380820940"
+                                                     "80")))
                 .find("package.signatures.user: unknown signature algorithm"),
             std::string::npos);
-  Bytes long_signature = cbor::Writer().array(3).array(0).array(2).uint(1).bytes(Bytes(65, 1))
-                             .array(0).take();
+  Bytes long_signature =
+      cbor::Writer().array(3).array(0).array(2).uint(1).bytes(Bytes(65, 1)).array(0).take();
   EXPECT_NE(decode_error(with_header_field(0, *from_hex("01"), long_signature))
                 .find("package.signatures.user: byte string of 65 bytes exceeds the limit"),
             std::string::npos);

@@ -1,9 +1,5 @@
 #include "chain/pow/pow.h"
 
-#include "chain/crypto/hash.h"
-#include "chain/pow/sha256_compress.h"
-#include "test_util.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +8,10 @@
 #include <set>
 #include <string>
 #include <thread>
+
+#include "chain/crypto/hash.h"
+#include "chain/pow/sha256_compress.h"
+#include "test_util.h"
 
 namespace mchain {
 
@@ -213,9 +213,7 @@ constexpr std::string_view kHeaderData20 =
     "8fbbd06a906c38c093777907af638ed1a6507e943a05008659e6d7cd15d67c24000000000000000000000000"
     "00000000";
 
-pow::HeaderBytes header(std::string_view hex_text) {
-  return hex_array<pow::kHeaderSize>(hex_text);
-}
+pow::HeaderBytes header(std::string_view hex_text) { return hex_array<pow::kHeaderSize>(hex_text); }
 
 struct Kat {
   std::string_view header_hex;
@@ -249,8 +247,7 @@ TEST(PowKatHeader, FieldsAreWhereTheLayoutSays) {
   EXPECT_EQ(h[4], 1);   // type
   EXPECT_EQ(h[5], 16);  // diff
   EXPECT_EQ(to_hex(ByteView(h).subspan(24, 32)), to_hex(crypto::sha256(as_bytes("prev"))));
-  EXPECT_EQ(to_hex(ByteView(h).subspan(56, 32)),
-            to_hex(crypto::sha256(as_bytes("merkle"))));
+  EXPECT_EQ(to_hex(ByteView(h).subspan(56, 32)), to_hex(crypto::sha256(as_bytes("merkle"))));
   EXPECT_EQ(to_hex(ByteView(h).subspan(88, 32)), to_hex(crypto::sha256(as_bytes("semi"))));
 }
 
@@ -301,8 +298,8 @@ TEST(PowFindFirst, LowDifficultiesAndTheFilterBoundary) {
       EXPECT_TRUE(pow::meets_difficulty(found->hash, type, diff));
       // Every nonce before it fails (checked against OpenSSL).
       for (std::uint64_t lo = 0; lo < found->nonce_lo; ++lo) {
-        EXPECT_FALSE(pow::meets_difficulty(pow::header_hash(pow::with_nonce(tmpl, 0, lo)), type,
-                                           diff));
+        EXPECT_FALSE(
+            pow::meets_difficulty(pow::header_hash(pow::with_nonce(tmpl, 0, lo)), type, diff));
       }
     }
   }

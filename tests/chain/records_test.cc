@@ -1,9 +1,9 @@
 #include "chain/package/records.h"
 
+#include <gtest/gtest.h>
+
 #include "chain/encoding/cbor.h"
 #include "test_world.h"
-
-#include <gtest/gtest.h>
 
 namespace mchain {
 namespace {
@@ -38,13 +38,12 @@ TEST(Records, PolicyLimits) {
 
 TEST(Records, UnknownVersionsAndEnumsAreRefused) {
   auto key = testing::make_key();
-  Bytes binding = BindingRecord{Uuid::random(), "u", "n", BindingEvent::stopped, key.public_key()}
-                      .encode();
+  Bytes binding =
+      BindingRecord{Uuid::random(), "u", "n", BindingEvent::stopped, key.public_key()}.encode();
   binding[1] = 0x02;  // record version 2
   auto r = BindingRecord::decode(binding);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("binding.version: unknown record version 2"),
-            std::string::npos);
+  EXPECT_NE(r.error().message.find("binding.version: unknown record version 2"), std::string::npos);
   Bytes membership =
       MembershipRecord{MembershipAction::register_user, "u", key.public_key()}.encode();
   membership[2] = 0x05;  // action beyond register_user
@@ -73,8 +72,8 @@ TEST(Records, DataPackageAuthenticatesItsHeader) {
   Package replayed = must(Package::sign(moved, w.signers("node-1")));
   auto opened = open_data_package(replayed, w.data_key);
   EXPECT_FALSE(opened);
-  Package policy = must(make_policy_package({w.vm, "alice", "node-1", kT0}, w.policy1,
-                                            w.signers("node-1")));
+  Package policy =
+      must(make_policy_package({w.vm, "alice", "node-1", kT0}, w.policy1, w.signers("node-1")));
   EXPECT_FALSE(open_data_package(policy, w.data_key));
 }
 
@@ -87,8 +86,8 @@ TEST(Records, DataBodyNeedsAtLeastATag) {
 
 TEST(Records, KeyLinkMustPointForward) {
   testing::World w;
-  EXPECT_FALSE(make_key_link_package({w.vm, "alice", "node-1", kT0}, w.policy1.ref(), 1,
-                                     w.data_key, w.data_key, w.signers("node-1")));
+  EXPECT_FALSE(make_key_link_package({w.vm, "alice", "node-1", kT0}, w.policy1.ref(), 1, w.data_key,
+                                     w.data_key, w.signers("node-1")));
 }
 
 TEST(Records, PolicyPackageMustNameItsVm) {

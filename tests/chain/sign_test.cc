@@ -1,13 +1,8 @@
 #include "chain/crypto/sign.h"
-#include "test_util.h"
-
-#include "chain/crypto/hash.h"
-#include "chain/crypto/openssl_util.h"
-
-#include <openssl/obj_mac.h>
-#include <openssl/pem.h>
 
 #include <gtest/gtest.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
 
 #include <atomic>
 #include <optional>
@@ -15,9 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "chain/crypto/hash.h"
+#include "chain/crypto/openssl_util.h"
+#include "test_util.h"
+
+using mchain::as_bytes;
 using mchain::Bytes;
 using mchain::ByteView;
-using mchain::as_bytes;
 using mchain::to_hex;
 using mchain::crypto::PrivateKey;
 using mchain::crypto::PublicKey;
@@ -25,9 +24,9 @@ using mchain::crypto::SigAlg;
 using mchain::crypto::Signature;
 namespace crypto = mchain::crypto;
 namespace detail = mchain::crypto::detail;
+using mchain::testing::base64;
 using mchain::testing::hex;
 using mchain::testing::must;
-using mchain::testing::base64;
 
 namespace {
 
@@ -354,8 +353,8 @@ TEST(SignRoundTrip, EcdsaSignaturesAreAlwaysLowS) {
     ASSERT_FALSE(is_high(s)) << "signature " << i;
     ASSERT_TRUE(key.public_key().verify(msg, *sig));
     // The other encoding of the same signature is refused.
-    EXPECT_FALSE(key.public_key().verify(msg, ecdsa_sig(ByteView(sig->bytes).first(32),
-                                                        order_minus(s))));
+    EXPECT_FALSE(
+        key.public_key().verify(msg, ecdsa_sig(ByteView(sig->bytes).first(32), order_minus(s))));
   }
 }
 

@@ -1,17 +1,16 @@
 // Helpers shared by the chain tests: hex test data, unwrapping results, fixed keys.
 #pragma once
 
-#include "chain/crypto/sign.h"
-#include "chain/error.h"
-#include "chain/types.h"
-
-#include <openssl/evp.h>
-
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <string>
 #include <string_view>
+
+#include "chain/crypto/sign.h"
+#include "chain/error.h"
+#include "chain/types.h"
 
 namespace mchain::testing {
 

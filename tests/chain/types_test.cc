@@ -24,10 +24,10 @@ TEST(Uuid, ParsesCanonicalForm) {
 
 TEST(Uuid, RejectsMalformed) {
   EXPECT_FALSE(Uuid::parse(""));
-  EXPECT_FALSE(Uuid::parse("6f1c2e9a0b7d4c3e9f102a3b4c5d6e7f"));       // no dashes
-  EXPECT_FALSE(Uuid::parse("6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7"));    // short
-  EXPECT_FALSE(Uuid::parse("6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7g"));   // not hex
-  EXPECT_FALSE(Uuid::parse("6f1c2e9a00b7d-4c3e-9f10-2a3b4c5d6e7f"));   // dash misplaced
+  EXPECT_FALSE(Uuid::parse("6f1c2e9a0b7d4c3e9f102a3b4c5d6e7f"));      // no dashes
+  EXPECT_FALSE(Uuid::parse("6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7"));   // short
+  EXPECT_FALSE(Uuid::parse("6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7g"));  // not hex
+  EXPECT_FALSE(Uuid::parse("6f1c2e9a00b7d-4c3e-9f10-2a3b4c5d6e7f"));  // dash misplaced
 }
 
 TEST(Uuid, RandomIsVersion4) {

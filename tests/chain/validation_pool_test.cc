@@ -21,6 +21,26 @@ using testing::make_key;
 using testing::must;
 using testing::World;
 
+// A view that answers from another one; the tests override has_package to watch or break it.
+class ForwardingView : public View {
+ public:
+  explicit ForwardingView(const View& inner) : inner_(inner) {}
+  std::optional<crypto::PublicKey> node_key(std::string_view node, TimeUs t) const override {
+    return inner_.node_key(node, t);
+  }
+  std::optional<crypto::PublicKey> user_key(std::string_view user, TimeUs t) const override {
+    return inner_.user_key(user, t);
+  }
+  std::optional<VmAt> vm_at(const Uuid& vm, TimeUs t) const override { return inner_.vm_at(vm, t); }
+  std::optional<PolicyInForce> policy_version(const Uuid& vm,
+                                              std::uint64_t version) const override {
+    return inner_.policy_version(vm, version);
+  }
+
+ protected:
+  const View& inner_;
+};
+
 // The process's thread count, from /proc.
 int process_threads() {
   std::ifstream status("/proc/self/status");
@@ -33,21 +53,10 @@ int process_threads() {
 }
 
 // Forwards to a view and records which threads asked, and in which call.
-class RecordingView final : public View {
+class RecordingView final : public ForwardingView {
  public:
-  explicit RecordingView(const View& inner) : inner_(inner) {}
+  explicit RecordingView(const View& inner) : ForwardingView(inner) {}
 
-  std::optional<crypto::PublicKey> node_key(std::string_view node, TimeUs t) const override {
-    return inner_.node_key(node, t);
-  }
-  std::optional<crypto::PublicKey> user_key(std::string_view user, TimeUs t) const override {
-    return inner_.user_key(user, t);
-  }
-  std::optional<VmAt> vm_at(const Uuid& vm, TimeUs t) const override { return inner_.vm_at(vm, t); }
-  std::optional<PolicyInForce> policy_version(const Uuid& vm,
-                                              std::uint64_t version) const override {
-    return inner_.policy_version(vm, version);
-  }
   bool has_package(const Hash256& id) const override {
     // A thread_local is fresh in every new thread, even one that reuses an old thread's id:
     // a thread that remembers an earlier call is one the pool kept.
@@ -65,7 +74,6 @@ class RecordingView final : public View {
     call_ = call;
   }
 
-  const View& inner_;
   const std::thread::id caller_ = std::this_thread::get_id();
   mutable std::mutex mutex_;
   int call_ = 0;
@@ -206,27 +214,15 @@ TEST_F(Pool, ConcurrentCallersTakeTurns) {
 }
 
 // A view that fails on one package, as a View that breaks the no-throw convention would.
-class ThrowingView final : public View {
+class ThrowingView final : public ForwardingView {
  public:
-  ThrowingView(const View& inner, Hash256 poison) : inner_(inner), poison_(poison) {}
-  std::optional<crypto::PublicKey> node_key(std::string_view node, TimeUs t) const override {
-    return inner_.node_key(node, t);
-  }
-  std::optional<crypto::PublicKey> user_key(std::string_view user, TimeUs t) const override {
-    return inner_.user_key(user, t);
-  }
-  std::optional<VmAt> vm_at(const Uuid& vm, TimeUs t) const override { return inner_.vm_at(vm, t); }
-  std::optional<PolicyInForce> policy_version(const Uuid& vm,
-                                              std::uint64_t version) const override {
-    return inner_.policy_version(vm, version);
-  }
+  ThrowingView(const View& inner, Hash256 poison) : ForwardingView(inner), poison_(poison) {}
   bool has_package(const Hash256& id) const override {
     if (id == poison_) throw std::runtime_error("view failure");
     return inner_.has_package(id);
   }
 
  private:
-  const View& inner_;
   Hash256 poison_;
 };
 
