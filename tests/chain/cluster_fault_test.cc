@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "chain/file_io.h"
 #include "chain/node/genesis.h"
 #include "chain/pow/pow.h"
 #include "chain/test_util.h"
@@ -92,6 +93,12 @@ TEST_P(MisbehavingMember, IsDetectedAndTheHonestNodesAgree) {
   ASSERT_TRUE(cluster.ok());
   for (std::size_t i = 0; i < 3; ++i) cluster.node(i).extra_args = kFastLiveness;
   cluster.node(2).extra_args.insert(cluster.node(2).extra_args.end(), {"--misbehave", GetParam()});
+  // node-1's administrator hook writes what it was told.
+  const std::filesystem::path hook = tmp.path() / "alarm.sh";
+  ASSERT_TRUE(write_file_atomically(hook, "#!/bin/sh\nenv | grep '^MCHAIN_' >> \"$0.out\"\n", 0755,
+                                    "alarm hook"));
+  cluster.node(0).extra_args.insert(cluster.node(0).extra_args.end(),
+                                    {"--alarm-command", hook.string()});
   ASSERT_TRUE(cluster.start_all());
   ASSERT_TRUE(cluster.wait_linked(30s));
   ASSERT_TRUE(cluster.setup_world(w));
@@ -113,6 +120,14 @@ TEST_P(MisbehavingMember, IsDetectedAndTheHonestNodesAgree) {
   EXPECT_TRUE(detected) << cluster.node(0).log_tail() << cluster.node(2).log_tail();
   if (GetParam() == "invalid-package") {
     EXPECT_NE(cluster.node(0).log().find("ALARM[node-1]: node-3 accused"), std::string::npos);
+    std::optional<std::string> told;
+    for (int i = 0; i < 100 && !told; ++i, std::this_thread::sleep_for(50ms)) {
+      if (auto out = read_small_file(hook.string() + ".out", 1 << 16, "hook output")) told = *out;
+    }
+    ASSERT_TRUE(told) << "the alarm hook did not run";
+    EXPECT_NE(told->find("MCHAIN_ALARM=accusation"), std::string::npos) << *told;
+    EXPECT_NE(told->find("MCHAIN_ACCUSED=node-3"), std::string::npos) << *told;
+    EXPECT_NE(told->find("MCHAIN_VERDICT=bad-"), std::string::npos) << *told;
   }
   ASSERT_TRUE(cluster.hand(0, "last", cluster.report(w, "last")));
   cluster.stop_and_expect_one_chain({0, 1});

@@ -12,8 +12,9 @@
 //       [--round-timeout-ms N] [--silence-ms N] [--window-ms N] [--max-data-packages N]
 //       [--mode concurrent|inorder] [--signature-cache on|off] [--verify-threads N]
 //       [--trace FILE] [--misbehave invalid-package|forge-mark|bad-pow]
-//       [--join HOST:PORT]
+//       [--join HOST:PORT] [--alarm-command PATH]
 //
+// --alarm-command runs PATH for every accusation (chain/node/alarm.h).
 // --join starts a node that is not in the genesis file: it listens on HOST:PORT and dials
 // every genesis node; the members let it in once an add-node package for its key is
 // confirmed.
@@ -35,6 +36,7 @@
 #include "chain/crypto/keyfile.h"
 #include "chain/file_io.h"
 #include "chain/net/peer_network.h"
+#include "chain/node/alarm.h"
 #include "chain/node/genesis.h"
 #include "chain/node/leader.h"
 #include "chain/node/service.h"
@@ -248,9 +250,13 @@ int main(int argc, char** argv) {
   config.log = [&self](const std::string& line) {
     std::cout << "consensus[" << self << "]: " << line << std::endl;
   };
-  config.on_accusation = [&self](const Accusation& a) {
+  std::optional<AlarmCommand> alarm;
+  if (args.contains("--alarm-command")) alarm.emplace(std::vector{args["--alarm-command"]});
+  config.on_accusation = [&self, &alarm](const Accusation& a) {
     std::cout << "ALARM[" << self << "]: " << a.proposal.candidate.leader << " accused by "
               << a.accuser << " (" << to_string(a.verdict) << ")" << std::endl;
+    if (!alarm) return;
+    if (auto raised = alarm->raise(a); !raised) std::cout << raised.error().message << std::endl;
   };
   config.on_pool_changed = [&network] { (*network)->recheck_admission(); };
   config.on_proposed = [&](const SemiFinishedBlock& b) { trace_line("proposed", b); };
