@@ -244,11 +244,19 @@ struct PeerNetwork::Impl {
     close(link, "refused: " + reason);
   }
 
+  // Marks and proposals are small and latency-bound: without this, Nagle's algorithm holds a
+  // mark back until the previous segment is acknowledged, up to a delayed-ACK timeout (40 ms).
+  static void no_delay(Link& link) {
+    asio::error_code ec;
+    link.stream.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+  }
+
   void accept_next() {
     acceptor.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
       if (stopping) return;
       if (!ec) {
         auto link = std::make_shared<Link>(std::move(socket), ssl, options.max_frame);
+        no_delay(*link);
         pending.insert(link);
         arm_deadline(link);
         link->stream.async_handshake(
@@ -296,6 +304,7 @@ struct PeerNetwork::Impl {
               [this, link](const asio::error_code& cec, const tcp::endpoint&) {
                 if (link->closed) return;
                 if (cec) return close(link, "cannot connect: " + cec.message());
+                no_delay(*link);
                 link->stream.async_handshake(
                     asio::ssl::stream_base::client,
                     [this, link](const asio::error_code& hec) { on_handshake(link, hec); });
