@@ -97,5 +97,6 @@ extern const Subcommand kPowCommand;
 extern const Subcommand kBuildCommand;
 extern const Subcommand kMeasureCommand;
 extern const Subcommand kVerifyRateCommand;
+extern const Subcommand kConfirmCommand;
 
 }  // namespace mchain::bench

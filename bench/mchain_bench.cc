@@ -17,7 +17,8 @@ namespace {
 
 // Adding a subcommand: define its Subcommand in its own file and list it here.
 constexpr const Subcommand* kSubcommands[] = {
-    &kValidateCommand, &kPowCommand, &kBuildCommand, &kMeasureCommand, &kVerifyRateCommand,
+    &kValidateCommand, &kPowCommand,        &kBuildCommand,
+    &kMeasureCommand,  &kVerifyRateCommand, &kConfirmCommand,
 };
 
 constexpr int kExitUsage = 2;
