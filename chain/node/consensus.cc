@@ -488,7 +488,8 @@ Status ConsensusNode::adopt(const SemiFinishedBlock& block, TimeUs now) {
   std::vector<Hash256> ids;
   for (const Package& p : block.candidate.packages) ids.push_back(p.id());
   buffers_.remove(ids);
-  last_ = block.hash();
+  // The store hashed the block to file it: read that back rather than encode 600 KB again.
+  last_ = store_.last_confirmed().value_or(block.hash());
   attempt_ = 0;
   ++confirmed_count_;
   ++counters_.confirmed;

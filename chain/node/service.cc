@@ -168,7 +168,7 @@ void NodeService::consensus_loop() {
 
 void NodeService::confirmed(const SemiFinishedBlock& block) {
   if (config_.on_confirmed) config_.on_confirmed(block);
-  const Hash256 hash = block.hash();
+  const Hash256 hash = node_.last_semi_finished();  // this block's hash, already known
   {
     std::lock_guard lock(mutex_);
     for (const Package& p : block.candidate.packages) {

@@ -429,9 +429,23 @@ Status Store::Impl::confirm(const SemiFinishedBlock& block) {
   const Hash256 hash = crypto::sha256(encoded);
   const std::string name = "semi-finished block " + short_hex(hash);
   if (get(tagged('C', hash))) return {};
-  // What we store must decode within our limits, or we could not read it back.
-  if (auto decoded = SemiFinishedBlock::decode(encoded, options.limits); !decoded) {
-    return fail(name + ": " + decoded.error().message);
+  // What we store must decode within our limits, or we could not read it back. The block's
+  // packages were decoded or built within package limits already; re-decoding the whole
+  // block to check would cost a round as much as validating it, so check the block's own.
+  const BlockLimits& limits = options.limits;
+  if (block.candidate.packages.size() > limits.max_packages) {
+    return fail(name + ": " + std::to_string(block.candidate.packages.size()) +
+                " packages exceeds the limit of " + std::to_string(limits.max_packages));
+  }
+  if (encoded.size() > limits.max_block_bytes) {
+    return fail(name + ": " + std::to_string(encoded.size()) + " bytes exceeds the limit of " +
+                std::to_string(limits.max_block_bytes));
+  }
+  for (const Package& p : block.candidate.packages) {
+    if (p.body().size() > limits.package.max_body_bytes) {
+      return fail(name + ": package " + short_hex(p.id()) + " body exceeds the limit of " +
+                  std::to_string(limits.package.max_body_bytes));
+    }
   }
 
   const std::uint64_t seq = next_seq;

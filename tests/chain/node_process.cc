@@ -216,8 +216,9 @@ int main(int argc, char** argv) {
   std::mutex trace_mutex;
   auto trace_line = [&](const std::string& what, const SemiFinishedBlock& block) {
     if (!trace.is_open()) return;
+    const TimeUs at = now_us();  // before hashing: the trace must not delay what it times
     std::lock_guard lock(trace_mutex);
-    trace << what << ' ' << to_hex(block.candidate.hash()) << ' ' << now_us();
+    trace << what << ' ' << to_hex(block.candidate.hash()) << ' ' << at;
     if (what == "confirmed") trace << ' ' << block.candidate.packages.size();
     trace << std::endl;
   };
