@@ -48,9 +48,7 @@ TEST(ClusterFaults, FiveNodesGoOnWithoutAKilledNodeWhichCatchesUpAndRejoins) {
   TestCluster cluster(tmp.path(), options);
   ASSERT_TRUE(cluster.ok());
   for (std::size_t i = 0; i < 5; ++i) cluster.node(i).extra_args = kFastLiveness;
-  ASSERT_TRUE(cluster.start_all());
-  ASSERT_TRUE(cluster.wait_linked(30s));
-  ASSERT_TRUE(cluster.setup_world(w));
+  ASSERT_TRUE(cluster.start_with_world(w));
 
   // A report goes in and node-4 dies with the round under way: SIGKILL, no goodbye.
   NodeProcess& victim = cluster.node(3);
@@ -99,9 +97,7 @@ TEST_P(MisbehavingMember, IsDetectedAndTheHonestNodesAgree) {
                                     "alarm hook"));
   cluster.node(0).extra_args.insert(cluster.node(0).extra_args.end(),
                                     {"--alarm-command", hook.string()});
-  ASSERT_TRUE(cluster.start_all());
-  ASSERT_TRUE(cluster.wait_linked(30s));
-  ASSERT_TRUE(cluster.setup_world(w));
+  ASSERT_TRUE(cluster.start_with_world(w));
 
   // Reports through the honest nodes until the fault has shown (for an invalid proposal:
   // until node-3 led a round, was accused and removed). Every report is confirmed anyway.

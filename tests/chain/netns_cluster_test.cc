@@ -210,9 +210,7 @@ TEST(Netns, ThreeNodesInThreeNamespacesConfirmTheSameBlocks) {
     names = lab.all_names();
     testing::TestCluster cluster(tmp.path(), in_namespaces(lab));
     ASSERT_TRUE(cluster.ok());
-    ASSERT_TRUE(cluster.start_all());
-    ASSERT_TRUE(cluster.wait_linked(30s));
-    ASSERT_TRUE(cluster.setup_world(w));
+    ASSERT_TRUE(cluster.start_with_world(w));
     for (int i = 0; i < 3; ++i) {
       ASSERT_TRUE(cluster.hand(static_cast<std::size_t>(i), "report-" + std::to_string(i),
                                cluster.report(w, "report " + std::to_string(i))));
@@ -240,9 +238,7 @@ TEST(Netns, APartitionHealsIntoOneChain) {
     for (std::size_t i = 0; i < 5; ++i) {
       cluster.node(i).extra_args = {"--round-timeout-ms", "1000", "--silence-ms", "1500"};
     }
-    ASSERT_TRUE(cluster.start_all());
-    ASSERT_TRUE(cluster.wait_linked(30s));
-    ASSERT_TRUE(cluster.setup_world(w));
+    ASSERT_TRUE(cluster.start_with_world(w));
 
     ASSERT_TRUE(lab.partition({0, 1, 2}, {3, 4}));
     ASSERT_TRUE(cluster.hand(0, "majority-1", cluster.report(w, "majority 1")));

@@ -327,6 +327,10 @@ bool TestCluster::start_all() {
   return ok;
 }
 
+bool TestCluster::start_with_world(const World& w) {
+  return start_all() && wait_linked(std::chrono::seconds(30)) && setup_world(w);
+}
+
 bool TestCluster::wait_linked(std::chrono::milliseconds within) {
   const auto deadline = Clock::now() + within;
   for (;;) {

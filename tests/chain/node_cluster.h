@@ -140,6 +140,9 @@ class TestCluster {
 
   // Starts every node that is not running.
   bool start_all();
+  // The usual start of a test: every node started and linked (gossip is not kept for peers
+  // that are not linked yet), then setup_world(w).
+  bool start_with_world(const World& w);
   // Every running node's latest heartbeat shows all other running nodes linked.
   bool wait_linked(std::chrono::milliseconds within);
   // Every running node's latest heartbeat shows at least `count` confirmed blocks.

@@ -24,10 +24,7 @@ TEST(NodeProcesses, ThreeProcessesConfirmTheSameBlocks) {
   testing::World w;
   testing::TestCluster cluster(tmp.path());
   ASSERT_TRUE(cluster.ok());
-  ASSERT_TRUE(cluster.start_all());
-  // Gossip is not kept for peers that are not linked yet: hand packages once all are linked.
-  ASSERT_TRUE(cluster.wait_linked(30s));
-  ASSERT_TRUE(cluster.setup_world(w));
+  ASSERT_TRUE(cluster.start_with_world(w));
   for (int i = 0; i < 6; ++i) {
     const std::string name = "report-" + std::to_string(i);
     ASSERT_TRUE(cluster.hand(static_cast<std::size_t>(i % 3), name,
@@ -69,9 +66,7 @@ TEST(NodeProcesses, ANodeJoinsThroughAMembershipPackageAndLeaves) {
   testing::World w;
   testing::TestCluster cluster(tmp.path());
   ASSERT_TRUE(cluster.ok());
-  ASSERT_TRUE(cluster.start_all());
-  ASSERT_TRUE(cluster.wait_linked(30s));
-  ASSERT_TRUE(cluster.setup_world(w));
+  ASSERT_TRUE(cluster.start_with_world(w));
 
   const crypto::PrivateKey key = testing::make_key();
   ASSERT_TRUE(crypto::write_private_key_file(tmp.path() / "node-4.key", key));
