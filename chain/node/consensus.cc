@@ -580,8 +580,12 @@ void ConsensusNode::check_timeout(TimeUs now) {
     return;
   }
   if (!work_since_) work_since_ = now;
-  // Each further attempt waits longer, so that nodes whose timers drifted apart meet again.
-  const TimeUs limit = config_.round_timeout * std::min<TimeUs>(attempt_ + 1, 4);
+  // Each further attempt waits longer, so that nodes whose timers drifted apart meet again;
+  // but a leader that has been silent for long gets no more than one round timeout.
+  const auto elected = leader();
+  const bool silent_leader = elected && silent(*elected, now, config_.silence);
+  const TimeUs limit = silent_leader ? config_.round_timeout
+                                     : config_.round_timeout * std::min<TimeUs>(attempt_ + 1, 4);
   if (now - *work_since_ < limit) return;
   ++counters_.timeouts;
   next_attempt(now, "round timed out");

@@ -269,7 +269,7 @@ TEST_F(Cluster, ASilentNodeIsSuspendedThenCatchesUpAndRejoins) {
   ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
   // Rounds time out while it is in the pool; once it has been silent long enough the others
   // suspend it (an on-chain membership change) and confirm the report without it.
-  run_for(30'000'000);
+  run_for(60'000'000);
   for (int i = 0; i < 2; ++i) {
     Host& h = *hosts_[static_cast<std::size_t>(i)];
     EXPECT_EQ(h.node->valid_pool(), (std::vector<std::string>{"node-1", "node-2"})) << h.id;
