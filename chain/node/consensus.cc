@@ -489,7 +489,8 @@ Status ConsensusNode::adopt(const SemiFinishedBlock& block, TimeUs now) {
   for (const Package& p : block.candidate.packages) ids.push_back(p.id());
   buffers_.remove(ids);
   // The store hashed the block to file it: read that back rather than encode 600 KB again.
-  last_ = store_.last_confirmed().value_or(block.hash());
+  const auto filed = store_.last_confirmed();  // value_or would hash the block regardless
+  last_ = filed ? *filed : block.hash();
   attempt_ = 0;
   ++confirmed_count_;
   ++counters_.confirmed;
