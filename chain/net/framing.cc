@@ -33,6 +33,12 @@ Bytes encode_hello(std::string_view node_id) {
 
 Bytes encode_gossip(ByteView message) { return tagged(FrameKind::kGossip, message); }
 Bytes encode_direct(ByteView message) { return tagged(FrameKind::kDirect, message); }
+Bytes encode_announce(const Hash256& message_hash) {
+  return tagged(FrameKind::kAnnounce, message_hash);
+}
+Bytes encode_request(const Hash256& message_hash) {
+  return tagged(FrameKind::kRequest, message_hash);
+}
 
 Status FrameDecoder::feed(ByteView data) {
   if (failed_) return fail("frame stream already failed");

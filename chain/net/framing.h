@@ -1,8 +1,10 @@
 // The peer wire format, below TLS: every frame is a 4-byte big-endian payload length, then the
 // payload. A payload starts with one kind byte:
 //   kHello   the sender's node id (UTF-8); the first frame each side sends after the handshake
-//   kGossip  an opaque message to deliver and flood
-//   kDirect  an opaque message for this peer only: delivered, neither deduplicated nor flooded
+//   kGossip    an opaque message to deliver and flood
+//   kDirect    an opaque message for this peer only: delivered, neither deduplicated nor flooded
+//   kAnnounce  the SHA-256 of a large gossip message the sender holds (32 bytes)
+//   kRequest   asks the announcer for that message (32 bytes); it answers with kGossip
 // Kept free of sockets so that it can be tested byte by byte.
 #pragma once
 
@@ -24,6 +26,8 @@ enum class FrameKind : std::uint8_t {
   kHello = 1,
   kGossip = 2,
   kDirect = 3,
+  kAnnounce = 4,
+  kRequest = 5,
 };
 
 // Length prefix + payload. The caller keeps payload.size() below 2^32 (and below the cap its
@@ -32,6 +36,8 @@ Bytes encode_frame(ByteView payload);
 Bytes encode_hello(std::string_view node_id);
 Bytes encode_gossip(ByteView message);
 Bytes encode_direct(ByteView message);
+Bytes encode_announce(const Hash256& message_hash);
+Bytes encode_request(const Hash256& message_hash);
 
 // Splits a byte stream into frame payloads. A length above `max_payload` is an error at once,
 // from the header alone, so a peer cannot make us buffer a huge frame. After an error the

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -26,6 +27,17 @@ namespace {
 
 using asio::ip::tcp;
 using SharedFrame = std::shared_ptr<const Bytes>;
+
+constexpr auto kAskAgainAfter = std::chrono::seconds(1);
+constexpr std::size_t kMaxAsked = 4096;
+
+struct HashOfHash {
+  std::size_t operator()(const Hash256& h) const noexcept {
+    std::size_t out;
+    std::memcpy(&out, h.data(), sizeof out);
+    return out;
+  }
+};
 
 // The last `capacity` message hashes seen, oldest forgotten first. Forgetting only risks one
 // more delivery of a message older than `capacity` others, which the layers above tolerate
@@ -44,17 +56,40 @@ class RecentHashes {
     }
     return true;
   }
+  bool contains(const Hash256& h) const { return set_.contains(h); }
 
  private:
-  struct HashOfHash {
-    std::size_t operator()(const Hash256& h) const noexcept {
-      std::size_t out;
-      std::memcpy(&out, h.data(), sizeof out);
-      return out;
-    }
-  };
   std::size_t capacity_;
   std::unordered_set<Hash256, HashOfHash> set_;
+  std::deque<Hash256> order_;
+};
+
+// Gossip frames of the large messages this node announced, kept to answer requests: newest
+// kept, up to a byte budget.
+class AnnouncedFrames {
+ public:
+  explicit AnnouncedFrames(std::size_t budget) : budget_(budget) {}
+
+  void keep(const Hash256& h, SharedFrame frame) {
+    if (frame->size() > budget_ || !frames_.emplace(h, frame).second) return;
+    bytes_ += frame->size();
+    order_.push_back(h);
+    while (bytes_ > budget_) {
+      auto oldest = frames_.find(order_.front());
+      bytes_ -= oldest->second->size();
+      frames_.erase(oldest);
+      order_.pop_front();
+    }
+  }
+  SharedFrame find(const Hash256& h) const {
+    auto it = frames_.find(h);
+    return it == frames_.end() ? nullptr : it->second;
+  }
+
+ private:
+  std::size_t budget_;
+  std::size_t bytes_ = 0;
+  std::unordered_map<Hash256, SharedFrame, HashOfHash> frames_;
   std::deque<Hash256> order_;
 };
 
@@ -93,6 +128,7 @@ struct PeerNetwork::Impl {
         ssl(ctx.release()),  // asio::ssl::context owns the handle from here
         acceptor(io),
         seen(options.dedup_capacity),
+        announced(options.announced_bytes),
         rng(std::random_device{}()) {}
 
   struct Dialer {
@@ -123,12 +159,16 @@ struct PeerNetwork::Impl {
   std::set<std::shared_ptr<Link>> pending;  // handshake or hello not finished
   std::map<std::string, std::unique_ptr<Dialer>> dialers;
   RecentHashes seen;
+  AnnouncedFrames announced;
+  // Announced messages asked for, and when: asked again of another announcer only later.
+  std::unordered_map<Hash256, std::chrono::steady_clock::time_point, HashOfHash> asked;
   std::mt19937_64 rng;
 
   struct Counters {
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0}, delivered{0},
         duplicates{0}, refused_unknown{0}, refused_wrong_key{0}, refused_handshake{0},
-        oversize_frames{0}, queue_overflows{0}, reconnects{0};
+        oversize_frames{0}, queue_overflows{0}, reconnects{0}, announced{0}, requested{0},
+        served{0};
   } counters;
   mutable std::mutex connected_mutex;
   std::set<std::string> connected;
@@ -373,6 +413,8 @@ struct PeerNetwork::Impl {
     if (kind == FrameKind::kHello && !link->established) return on_hello(link, payload);
     if (kind == FrameKind::kGossip && link->established) return on_gossip(link, payload);
     if (kind == FrameKind::kDirect && link->established) return on_direct(link, payload);
+    if (kind == FrameKind::kAnnounce && link->established) return on_announce(link, payload);
+    if (kind == FrameKind::kRequest && link->established) return on_request(link, payload);
     refuse_or_close(link, "unexpected frame kind " + std::to_string(payload[0]));
   }
 
@@ -449,12 +491,65 @@ struct PeerNetwork::Impl {
 
   void on_gossip(const std::shared_ptr<Link>& link, const Bytes& payload) {
     ByteView message(payload.data() + 1, payload.size() - 1);
-    if (!seen.insert(crypto::sha256(message))) {
+    const Hash256 hash = crypto::sha256(message);
+    if (!seen.insert(hash)) {
       ++counters.duplicates;
       return;
     }
+    asked.erase(hash);
     hand_over(link->peer_id, Bytes(message.begin(), message.end()));
-    flood(std::make_shared<const Bytes>(encode_frame(payload)), link.get());
+    if (!options.relay_after_check) {
+      pass_on(hash, std::make_shared<const Bytes>(encode_frame(payload)), link.get());
+    }
+  }
+
+  // Floods a gossip frame on, or for a large message its hash (see the header).
+  void pass_on(const Hash256& hash, SharedFrame frame, const Link* except) {
+    if (frame->size() <= kFrameHeaderSize + 1 + options.announce_above) {
+      return flood(frame, except);
+    }
+    announced.keep(hash, std::move(frame));
+    ++counters.announced;
+    flood(std::make_shared<const Bytes>(encode_announce(hash)), except);
+  }
+
+  static std::optional<Hash256> hash_of(const Bytes& payload) {
+    if (payload.size() != 1 + sizeof(Hash256)) return std::nullopt;
+    Hash256 h;
+    std::copy(payload.begin() + 1, payload.end(), h.begin());
+    return h;
+  }
+
+  void on_announce(const std::shared_ptr<Link>& link, const Bytes& payload) {
+    auto hash = hash_of(payload);
+    if (!hash) return refuse_or_close(link, "announce of the wrong size");
+    if (seen.contains(*hash)) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = asked.find(*hash); it != asked.end() && now - it->second < kAskAgainAfter) return;
+    if (asked.size() >= kMaxAsked) {  // bounded against a peer announcing junk
+      std::erase_if(asked, [&](const auto& entry) { return now - entry.second >= kAskAgainAfter; });
+      if (asked.size() >= kMaxAsked) asked.clear();
+    }
+    asked[*hash] = now;
+    ++counters.requested;
+    enqueue(link, std::make_shared<const Bytes>(encode_request(*hash)));
+  }
+
+  void on_request(const std::shared_ptr<Link>& link, const Bytes& payload) {
+    auto hash = hash_of(payload);
+    if (!hash) return refuse_or_close(link, "request of the wrong size");
+    if (SharedFrame frame = announced.find(*hash)) {
+      ++counters.served;
+      enqueue(link, std::move(frame));
+    }
+  }
+
+  void relay_delivered(Bytes message, const std::string& from_peer) {
+    if (stopping || !options.relay_after_check) return;
+    auto from = established.find(from_peer);
+    const Link* except = from != established.end() ? from->second.get() : nullptr;
+    const Hash256 hash = crypto::sha256(message);
+    pass_on(hash, std::make_shared<const Bytes>(encode_gossip(message)), except);
   }
 
   // Queues `frame` on every established link except `except`.
@@ -586,6 +681,13 @@ Status PeerNetwork::send_to(const std::string& peer, Bytes message) {
   return {};
 }
 
+void PeerNetwork::relay(Bytes message, const std::string& from_peer) {
+  Impl* raw = impl_.get();
+  asio::post(impl_->io, [raw, m = std::move(message), from_peer]() mutable {
+    raw->relay_delivered(std::move(m), from_peer);
+  });
+}
+
 Status PeerNetwork::broadcast(Bytes message) {
   if (message.size() + 1 > impl_->options.max_frame) {
     return fail("message of " + std::to_string(message.size()) +
@@ -617,6 +719,9 @@ NetMetrics PeerNetwork::snapshot() const {
   m.oversize_frames = c.oversize_frames;
   m.queue_overflows = c.queue_overflows;
   m.reconnects = c.reconnects;
+  m.announced = c.announced;
+  m.requested = c.requested;
+  m.served = c.served;
   std::lock_guard lock(impl_->connected_mutex);
   m.connected = impl_->connected;
   return m;
@@ -635,6 +740,11 @@ void NetTransport::send_to(const std::string& from, const std::string& to, const
   if (auto sent = network_.send_to(to, message); !sent) {
     std::fprintf(stderr, "net[%s]: %s\n", network_.node_id().c_str(), sent.error().message.c_str());
   }
+}
+
+void NetTransport::relay(const std::string& self, const std::string& received_from,
+                         const Bytes& message) {
+  if (self == network_.node_id() && received_from != self) network_.relay(message, received_from);
 }
 
 void NetTransport::broadcast(const std::string& from, const Bytes& message) {

@@ -18,6 +18,15 @@
 // exponential backoff (initial_backoff doubling to max_backoff, each wait drawn uniformly from
 // its upper half for jitter), reset once a link is established.
 //
+// Relaying. By default a gossip message is flooded on as soon as it arrives. With
+// relay_after_check, it is only delivered, and flooded on when the application calls relay()
+// after checking it (validate before relay, as Bitcoin Core does): honest nodes then never pass
+// bad data on, so a peer that sends some made it, and the application may hold it to that.
+// A message above announce_above bytes is passed on by announcing its hash; a peer that has
+// not seen it asks for it (from the first announcer, again from a later one if no copy came
+// within a second), and gets it as gossip. In a full mesh every node has the message from its
+// originator already, so a large message crosses each link once instead of once per relay.
+//
 // Direct messages. send_to() queues a message for one linked peer only; it is delivered there
 // and not flooded or remembered, so the same bytes may be sent again (catch-up replies, and the
 // packages a node still buffers, re-sent to a peer whose link just came up).
@@ -66,6 +75,9 @@ struct NetMetrics {
   std::uint64_t oversize_frames = 0;    // links closed for a frame above the cap
   std::uint64_t queue_overflows = 0;    // links closed because their send queue was full
   std::uint64_t reconnects = 0;         // dials after the first one to a peer
+  std::uint64_t announced = 0;          // large messages passed on as a hash
+  std::uint64_t requested = 0;          // announced messages asked for
+  std::uint64_t served = 0;             // announced messages sent on request
   std::set<std::string> connected;      // peers with an established link
 };
 
@@ -87,7 +99,10 @@ class PeerNetwork {
     std::size_t max_frame = 16u << 20;  // payload bytes; a bigger frame closes the link
     std::size_t max_queue_messages = 1024;
     std::size_t max_queue_bytes = 64u << 20;
-    std::size_t dedup_capacity = 65536;  // recent message hashes remembered
+    std::size_t dedup_capacity = 65536;       // recent message hashes remembered
+    bool relay_after_check = false;           // gossip is flooded on by relay(), not on arrival
+    std::size_t announce_above = 16u << 10;   // larger messages are passed on as a hash
+    std::size_t announced_bytes = 64u << 20;  // copies kept to answer requests, newest kept
     std::chrono::milliseconds initial_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
     std::chrono::milliseconds handshake_timeout{10000};  // TLS handshake and hello
@@ -110,6 +125,9 @@ class PeerNetwork {
   // Sends `message` to every connected peer and remembers it as seen, so it is not delivered
   // back here when flooded. Fails only if the message cannot fit in a frame.
   Status broadcast(Bytes message);
+  // Floods a delivered gossip message on to every linked peer but `from_peer` (with
+  // relay_after_check; a no-op otherwise, the network did it on arrival).
+  void relay(Bytes message, const std::string& from_peer);
   // Sends `message` to `peer` only, if it is linked (dropped otherwise). Fails only if the
   // message cannot fit in a frame.
   Status send_to(const std::string& peer, Bytes message);
@@ -133,6 +151,8 @@ class NetTransport final : public Transport {
   explicit NetTransport(PeerNetwork& network) : network_(network) {}
   void broadcast(const std::string& from, const Bytes& message) override;
   void send_to(const std::string& from, const std::string& to, const Bytes& message) override;
+  void relay(const std::string& self, const std::string& received_from,
+             const Bytes& message) override;
 
  private:
   PeerNetwork& network_;

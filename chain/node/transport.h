@@ -19,6 +19,11 @@ class Transport {
   // Sends `message` to node `to` only (catch-up requests and replies, re-sent packages).
   // Dropped if `to` cannot be reached now.
   virtual void send_to(const std::string& from, const std::string& to, const Bytes& message) = 0;
+  // Passes on a message `self` received from `received_from` and found valid (validate before
+  // relay: see chain/net/peer_network.h). A transport that delivers every broadcast to every
+  // node itself has nothing to pass on.
+  virtual void relay(const std::string& /*self*/, const std::string& /*received_from*/,
+                     const Bytes& /*message*/) {}
 };
 
 // Delivers between nodes of one process, in order, when pumped: single-host operation and

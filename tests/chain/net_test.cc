@@ -5,6 +5,7 @@
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -318,6 +319,78 @@ TEST(PeerNetwork, LineTopologyFloodsToTheFarEnd) {
            b.inbox.size() == 2;
   }));
   EXPECT_EQ(a.metrics().connected, std::set<std::string>{"b"});
+}
+
+// b checks before it relays (as consensus does) and approves only messages that start with
+// "good": the rest reaches b but never c.
+struct CheckingRelay {
+  std::atomic<PeerNetwork*> net{nullptr};
+  Inbox inbox;
+  PeerNetwork::Deliver deliver() {
+    return [this, record = inbox.deliver()](const std::string& from, const Bytes& m) {
+      record(from, m);
+      const std::string_view good = "good";
+      if (m.size() >= good.size() && std::equal(good.begin(), good.end(), m.begin())) {
+        if (PeerNetwork* n = net.load()) n->relay(m, from);
+      }
+    };
+  }
+};
+
+TEST(PeerNetwork, ARelayAfterCheckPassesOnOnlyWhatTheApplicationApproves) {
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256),
+      c("c", SigAlg::ecdsa_p256_sha256);
+  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
+  CheckingRelay relay;
+  start(c, registry);
+  auto b_options = test_options("b", {c.address()});
+  b_options.relay_after_check = true;
+  b.net =
+      must(PeerNetwork::start(std::move(b_options), b.key, registry.admission(), relay.deliver()));
+  relay.net = b.net.get();
+  start(a, registry, {b.address()});  // a and c are never linked
+  ASSERT_TRUE(
+      eventually([&] { return a.connected() == 1 && b.connected() == 2 && c.connected() == 1; }));
+
+  Bytes big(100'000, 'x');
+  std::copy_n("good", 4, big.begin());
+  ASSERT_TRUE(a.net->broadcast(message("bad: forged")));
+  ASSERT_TRUE(a.net->broadcast(message("good: checked")));
+  ASSERT_TRUE(a.net->broadcast(big));
+  ASSERT_TRUE(eventually([&] { return c.inbox.size() == 2 && relay.inbox.size() == 3; }));
+  std::this_thread::sleep_for(100ms);  // time for anything unwanted to arrive
+  EXPECT_EQ(c.inbox.count(message("good: checked")), 1u);
+  EXPECT_EQ(c.inbox.count(big), 1u);
+  EXPECT_EQ(c.inbox.count(message("bad: forged")), 0u);
+  // The large one went from b to c as an announce, a request and one copy.
+  EXPECT_EQ(b.metrics().announced, 1u);
+  EXPECT_EQ(b.metrics().served, 1u);
+  EXPECT_EQ(c.metrics().requested, 1u);
+}
+
+TEST(PeerNetwork, ALargeMessageCrossesAFullMeshOncePerLink) {
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256),
+      c("c", SigAlg::ecdsa_p256_sha256);
+  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
+  start(c, registry);
+  start(b, registry, {c.address()});
+  start(a, registry, {b.address(), c.address()});
+  ASSERT_TRUE(
+      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  const Bytes big(1'000'000, 'y');
+  ASSERT_TRUE(a.net->broadcast(big));
+  ASSERT_TRUE(eventually([&] {
+    return b.inbox.count(big) == 1 && c.inbox.count(big) == 1 && b.metrics().announced == 1 &&
+           c.metrics().announced == 1;
+  }));
+  std::this_thread::sleep_for(100ms);
+  // b and c flood it on by hash; a copy crosses b–c only if an announce outran a's own copy.
+  const std::uint64_t served = b.metrics().served + c.metrics().served;
+  EXPECT_LE(served, 1u);
+  EXPECT_LT(b.metrics().bytes_in + c.metrics().bytes_in, (2 + served) * big.size() + 64'000);
+  EXPECT_EQ(b.inbox.count(big) + c.inbox.count(big), 2u);
 }
 
 TEST(PeerNetwork, UnregisteredKeyIsRefusedAndNeverDelivered) {
