@@ -79,11 +79,16 @@ void write_semi(cbor::Writer& w, const SemiFinishedBlock& s) {
   }
 }
 
-SemiFinishedBlock read_semi(cbor::Reader& r, const BlockLimits& limits) {
+SemiFinishedBlock read_semi(cbor::Reader& r, const BlockLimits& limits,
+                            ByteView* candidate_bytes = nullptr) {
   r.array_exact("semi_finished", 4);
   cbor::expect_version(r, "semi_finished.version", kBlockFormatVersion, "block format");
   SemiFinishedBlock s;
+  const std::size_t candidate_at = r.offset();
   s.candidate = read_candidate(r, limits);
+  if (candidate_bytes != nullptr) {
+    *candidate_bytes = candidate_bytes->subspan(candidate_at, r.offset() - candidate_at);
+  }
   s.leader_signature = cbor::read_signature(r, "semi_finished.leader_signature");
   const std::size_t count = r.array("semi_finished.marks", kMaxMarks);
   for (std::size_t i = 0; i < count; ++i) {
@@ -168,6 +173,16 @@ Result<SemiFinishedBlock> SemiFinishedBlock::decode(ByteView encoded, const Bloc
   }
   return cbor::decode(encoded, "semi_finished",
                       [&](cbor::Reader& r) { return read_semi(r, limits); });
+}
+
+Result<SemiFinishedBlock> SemiFinishedBlock::decode(ByteView encoded, const BlockLimits& limits,
+                                                    Hash256& candidate_hash) {
+  if (encoded.size() > limits.max_block_bytes) return decode(encoded, limits);  // the error
+  ByteView candidate = encoded;
+  auto block = cbor::decode(encoded, "semi_finished",
+                            [&](cbor::Reader& r) { return read_semi(r, limits, &candidate); });
+  if (block) candidate_hash = crypto::sha256(candidate);
+  return block;
 }
 
 Hash256 SemiFinishedBlock::hash() const { return crypto::sha256(encode()); }

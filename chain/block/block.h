@@ -75,6 +75,10 @@ struct SemiFinishedBlock {
 
   Bytes encode() const;
   static Result<SemiFinishedBlock> decode(ByteView encoded, const BlockLimits& limits = {});
+  // The same, also giving candidate.hash() — hashed from the bytes read, which the strict
+  // decoder guarantees are the canonical encoding, so a 600 KB candidate is not encoded again.
+  static Result<SemiFinishedBlock> decode(ByteView encoded, const BlockLimits& limits,
+                                          Hash256& candidate_hash);
   // SHA-256 of the whole encoding, marks included: the mature header commits to them.
   Hash256 hash() const;
 };

@@ -84,59 +84,62 @@ Result<Accusation> Accusation::make(std::string accuser, SemiFinishedBlock propo
   return a;
 }
 
-Bytes encode_message(const Message& message) {
+namespace {
+
+template <class T>
+Bytes encode_one(const T& m) {
   cbor::Writer w;
   w.array(3).uint(kMessageVersion);
-  std::visit(
-      [&](const auto& m) {
-        using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, PackageGossip>) {
-          w.uint(static_cast<std::uint64_t>(Kind::package)).raw(m.package.encode());
-        } else if constexpr (std::is_same_v<T, Proposal>) {
-          w.uint(static_cast<std::uint64_t>(Kind::proposal)).raw(m.block.encode());
-        } else if constexpr (std::is_same_v<T, Mark>) {
-          w.uint(static_cast<std::uint64_t>(Kind::mark))
-              .array(3)
-              .bytes(m.candidate)
-              .text(m.mark.node);
-          cbor::write_signature(w, m.mark.signature);
-        } else if constexpr (std::is_same_v<T, Accusation>) {
-          w.uint(static_cast<std::uint64_t>(Kind::accusation))
-              .array(5)
-              .text(m.accuser)
-              .raw(m.proposal.encode());
-          w.uint(m.package_index).uint(static_cast<std::uint64_t>(m.verdict));
-          cbor::write_signature(w, m.signature);
-        } else if constexpr (std::is_same_v<T, StatusReport>) {
-          w.uint(static_cast<std::uint64_t>(Kind::status))
-              .array(8)
-              .text(m.node)
-              .uint(m.confirmed)
-              .bytes(m.last_confirmed)
-              .uint(m.attempt)
-              .uint(m.height)
-              .bytes(m.tip)
-              .uint(m.time);
-          cbor::write_signature(w, m.signature);
-        } else if constexpr (std::is_same_v<T, MinedBlock>) {
-          w.uint(static_cast<std::uint64_t>(Kind::mined)).raw(m.block.encode());
-        } else if constexpr (std::is_same_v<T, SyncRequest>) {
-          w.uint(static_cast<std::uint64_t>(Kind::sync_request)).array(3).text(m.node);
-          write_hashes(w, m.confirmed);
-          write_hashes(w, m.mature);
-        } else {
-          static_assert(std::is_same_v<T, SyncReply>);
-          w.uint(static_cast<std::uint64_t>(Kind::sync_reply)).array(3);
-          w.array(m.confirmed.size());
-          for (const SemiFinishedBlock& b : m.confirmed) w.raw(b.encode());
-          w.array(m.mature.size());
-          for (const Block& b : m.mature) w.raw(b.encode());
-          w.uint(m.more ? 1 : 0);
-        }
-      },
-      message);
+  if constexpr (std::is_same_v<T, PackageGossip>) {
+    w.uint(static_cast<std::uint64_t>(Kind::package)).raw(m.package.encode());
+  } else if constexpr (std::is_same_v<T, Proposal>) {
+    w.uint(static_cast<std::uint64_t>(Kind::proposal)).raw(m.block.encode());
+  } else if constexpr (std::is_same_v<T, Mark>) {
+    w.uint(static_cast<std::uint64_t>(Kind::mark)).array(3).bytes(m.candidate).text(m.mark.node);
+    cbor::write_signature(w, m.mark.signature);
+  } else if constexpr (std::is_same_v<T, Accusation>) {
+    w.uint(static_cast<std::uint64_t>(Kind::accusation))
+        .array(5)
+        .text(m.accuser)
+        .raw(m.proposal.encode());
+    w.uint(m.package_index).uint(static_cast<std::uint64_t>(m.verdict));
+    cbor::write_signature(w, m.signature);
+  } else if constexpr (std::is_same_v<T, StatusReport>) {
+    w.uint(static_cast<std::uint64_t>(Kind::status))
+        .array(8)
+        .text(m.node)
+        .uint(m.confirmed)
+        .bytes(m.last_confirmed)
+        .uint(m.attempt)
+        .uint(m.height)
+        .bytes(m.tip)
+        .uint(m.time);
+    cbor::write_signature(w, m.signature);
+  } else if constexpr (std::is_same_v<T, MinedBlock>) {
+    w.uint(static_cast<std::uint64_t>(Kind::mined)).raw(m.block.encode());
+  } else if constexpr (std::is_same_v<T, SyncRequest>) {
+    w.uint(static_cast<std::uint64_t>(Kind::sync_request)).array(3).text(m.node);
+    write_hashes(w, m.confirmed);
+    write_hashes(w, m.mature);
+  } else {
+    static_assert(std::is_same_v<T, SyncReply>);
+    w.uint(static_cast<std::uint64_t>(Kind::sync_reply)).array(3);
+    w.array(m.confirmed.size());
+    for (const SemiFinishedBlock& b : m.confirmed) w.raw(b.encode());
+    w.array(m.mature.size());
+    for (const Block& b : m.mature) w.raw(b.encode());
+    w.uint(m.more ? 1 : 0);
+  }
   return w.take();
 }
+
+}  // namespace
+
+Bytes encode_message(const Message& message) {
+  return std::visit([](const auto& m) { return encode_one(m); }, message);
+}
+
+Bytes encode_message(const Proposal& proposal) { return encode_one(proposal); }
 
 Result<Message> decode_message(ByteView encoded, const BlockLimits& limits) {
   return cbor::decode(encoded, "message", [&](cbor::Reader& r) -> Message {
@@ -149,7 +152,13 @@ Result<Message> decode_message(ByteView encoded, const BlockLimits& limits) {
         if (!package) throw cbor::DecodeError("package", package.error().message, at);
         return PackageGossip{*std::move(package)};
       }
-      case Kind::proposal: return Proposal{read_block(r, "proposal", limits)};
+      case Kind::proposal: {
+        const std::size_t at = r.offset();
+        Hash256 hash{};
+        auto block = SemiFinishedBlock::decode(r.item("proposal"), limits, hash);
+        if (!block) throw cbor::DecodeError("proposal", block.error().message, at);
+        return Proposal{*std::move(block), hash};
+      }
       case Kind::mark: {
         r.array_exact("mark", 3);
         Mark m;

@@ -24,6 +24,8 @@ struct PackageGossip {
 
 struct Proposal {
   SemiFinishedBlock block;  // no marks yet
+  // block.candidate.hash(), when decode_message() had it from the bytes (not encoded).
+  std::optional<Hash256> candidate_hash = std::nullopt;
 };
 
 struct Mark {
@@ -82,6 +84,8 @@ using Message = std::variant<PackageGossip, Proposal, Mark, Accusation, StatusRe
                              SyncRequest, SyncReply>;
 
 Bytes encode_message(const Message& message);
+// The same for a proposal, without copying it into a Message first.
+Bytes encode_message(const Proposal& proposal);
 Result<Message> decode_message(ByteView encoded, const BlockLimits& limits = {});
 
 }  // namespace mchain

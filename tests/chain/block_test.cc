@@ -104,6 +104,15 @@ TEST_F(Blocks, SemiFinishedRoundTrip) {
   EXPECT_EQ(back->candidate.hash(), s.candidate.hash());
   EXPECT_EQ(back->candidate.packages.size(), 3u);
   EXPECT_EQ(back->candidate.packages[1].id(), s.candidate.packages[1].id());
+  // Decoding can hash the candidate from the bytes it read: the same hash, no re-encoding.
+  Hash256 candidate_hash{};
+  auto hashed = SemiFinishedBlock::decode(encoded, {}, candidate_hash);
+  ASSERT_TRUE(hashed) << hashed.error().message;
+  EXPECT_EQ(candidate_hash, s.candidate.hash());
+  encoded.pop_back();  // cut short: no block, and no hash claimed for it
+  Hash256 untouched{};
+  EXPECT_FALSE(SemiFinishedBlock::decode(encoded, {}, untouched));
+  EXPECT_EQ(untouched, Hash256{});
 }
 
 TEST_F(Blocks, SignaturesAreDomainSeparated) {
