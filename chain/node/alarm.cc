@@ -18,18 +18,27 @@ AlarmCommand::~AlarmCommand() {
 }
 
 Status AlarmCommand::raise(const Accusation& accusation) {
+  const Candidate& c = accusation.proposal.candidate;
+  return run({"MCHAIN_ALARM=accusation", "MCHAIN_ACCUSED=" + c.leader,
+              "MCHAIN_ACCUSER=" + accusation.accuser,
+              "MCHAIN_VERDICT=" + std::string(to_string(accusation.verdict)),
+              "MCHAIN_PACKAGE_INDEX=" + std::to_string(accusation.package_index),
+              "MCHAIN_CANDIDATE=" + to_hex(c.hash())});
+}
+
+Status AlarmCommand::raise(const Misbehaviour& m) {
+  return run({"MCHAIN_ALARM=misbehaviour", "MCHAIN_ACCUSED=" + m.node,
+              "MCHAIN_ACCUSER=" + m.witness, "MCHAIN_VERDICT=" + std::string(to_string(m.offence)),
+              "MCHAIN_DETAIL=" + m.detail});
+}
+
+Status AlarmCommand::run(std::vector<std::string> alarm_env) {
   if (argv_.empty()) return fail("no alarm command configured");
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "MCHAIN_", 7) != 0) env.emplace_back(*e);
   }
-  const Candidate& c = accusation.proposal.candidate;
-  env.push_back("MCHAIN_ALARM=accusation");
-  env.push_back("MCHAIN_ACCUSED=" + c.leader);
-  env.push_back("MCHAIN_ACCUSER=" + accusation.accuser);
-  env.push_back("MCHAIN_VERDICT=" + std::string(to_string(accusation.verdict)));
-  env.push_back("MCHAIN_PACKAGE_INDEX=" + std::to_string(accusation.package_index));
-  env.push_back("MCHAIN_CANDIDATE=" + to_hex(c.hash()));
+  for (std::string& e : alarm_env) env.push_back(std::move(e));
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -10,6 +10,10 @@ namespace mchain {
 
 namespace {
 
+// A leader whose take-out was not agreed does not propose it again for this many round
+// timeouts.
+constexpr TimeUs kDisputedRounds = 4;
+
 // A proposal may move a node this many attempts ahead at once; more is not a lagging timer
 // but a leader counting far ahead, and would only make the node skip honest leaders.
 constexpr std::uint64_t kMaxAttemptJump = 64;
@@ -29,6 +33,16 @@ bool takes_out(MembershipAction action) {
 
 std::string_view to_string(ValidationMode mode) {
   return mode == ValidationMode::in_order ? "inorder" : "concurrent";
+}
+
+std::string_view to_string(Offence offence) {
+  switch (offence) {
+    case Offence::malformed_message: return "malformed-message";
+    case Offence::forged_signature: return "forged-signature";
+    case Offence::forged_mark: return "forged-mark";
+    case Offence::bad_block: return "bad-block";
+  }
+  return "unknown";
 }
 
 ConsensusNode::ConsensusNode(ConsensusConfig config, Store& store, Transport& transport)
@@ -62,14 +76,18 @@ std::optional<std::string> ConsensusNode::leader() const {
 }
 
 ValidationResult ConsensusNode::submit(const Package& package, TimeUs now) {
+  ValidationResult result = admit(package, now);
+  if (result.ok()) send(PackageGossip{package}, now);
+  return result;
+}
+
+ValidationResult ConsensusNode::admit(const Package& package, TimeUs now) {
   if (buffers_.contains(package.id())) {
     return {Verdict::duplicate, "package is already waiting in a candidate buffer"};
   }
   ValidationResult result =
       validate(package, store_, {true, now, config_.max_skew, config_.signature_cache});
-  if (!result.ok()) return result;
-  buffers_.add(package, now);
-  send(PackageGossip{package}, now);
+  if (result.ok()) buffers_.add(package, now);
   return result;
 }
 
@@ -86,17 +104,44 @@ void ConsensusNode::tick(TimeUs now) {
 }
 
 void ConsensusNode::receive(const std::string& from, const Bytes& message, TimeUs now) {
-  // A message that does not decode proves nothing about anyone: drop it.
   auto decoded = decode_message(message);
-  if (decoded) handle(from, *decoded, now);
+  if (!decoded) return misbehaved(from, Offence::malformed_message, decoded.error().message);
+  // Catch-up is between two nodes only: never passed on.
+  const bool gossip = !std::holds_alternative<SyncRequest>(*decoded) &&
+                      !std::holds_alternative<SyncReply>(*decoded);
+  relaying_ = gossip && from != config_.node ? &message : nullptr;
+  relaying_from_ = from;
+  handle(from, *decoded, now);
+  relaying_ = nullptr;
 }
 
-void ConsensusNode::send(const Message& message, TimeUs now) {
+void ConsensusNode::pass_on() {
+  if (relaying_ == nullptr) return;
+  transport_.relay(config_.node, relaying_from_, *relaying_);
+  relaying_ = nullptr;
+}
+
+void ConsensusNode::misbehaved(const std::string& peer, Offence offence,
+                               const std::string& detail) {
+  if (peer == config_.node) return;
+  ++counters_.offences;
+  auto state = members_.find(peer);
+  if (state == members_.end() || state->second == Member::removed) return;
+  if (!misbehaving_.insert(peer).second) return;  // alarmed once; the removal is pending
+  log(peer + " sent " + std::string(to_string(offence)) + " (" + detail +
+      "), which no honest node relays: proposing its removal");
+  if (on_misbehaviour) on_misbehaviour(Misbehaviour{peer, config_.node, offence, detail});
+}
+
+void ConsensusNode::send(Message message, TimeUs now) {
   // Out first, then handled here, so that peers see a proposal before the marks it causes.
   transport_.broadcast(config_.node, encode_message(message));
   if (std::holds_alternative<Proposal>(message) || std::holds_alternative<Mark>(message) ||
       std::holds_alternative<Accusation>(message)) {
+    // Our own message: nothing the handler approves of in it is a received one to pass on.
+    const Bytes* received = std::exchange(relaying_, nullptr);
     handle(config_.node, message, now);
+    relaying_ = received;
   }
 }
 
@@ -104,21 +149,22 @@ void ConsensusNode::send_to(const std::string& to, const Message& message) {
   transport_.send_to(config_.node, to, encode_message(message));
 }
 
-void ConsensusNode::handle(const std::string& from, const Message& message, TimeUs now) {
+void ConsensusNode::handle(const std::string& from, Message& message, TimeUs now) {
   std::visit(
-      [&](const auto& m) {
+      [&](auto& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, PackageGossip>) {
-          // First sight: buffer and pass on (flooding); invalid or known packages stop here.
-          if (!buffers_.contains(m.package.id())) submit(m.package, now);
+          // First sight: buffer and pass on; invalid or known packages stop here. Not an
+          // offence: a package valid at the sender may no longer be here (a newer policy).
+          if (admit(m.package, now).ok()) pass_on();
         } else if constexpr (std::is_same_v<T, Proposal>) {
-          on_proposal(m, now);
+          on_proposal(from, m, now);
         } else if constexpr (std::is_same_v<T, Mark>) {
-          on_mark(m, now);
+          on_mark(from, m, now);
         } else if constexpr (std::is_same_v<T, Accusation>) {
-          on_accusation_message(m, now);
+          on_accusation_message(from, m, now);
         } else if constexpr (std::is_same_v<T, StatusReport>) {
-          on_status(m, now);
+          on_status(from, m, now);
         } else if constexpr (std::is_same_v<T, MinedBlock>) {
           on_mined_block(from, m.block, now);
         } else if constexpr (std::is_same_v<T, SyncRequest>) {
@@ -177,7 +223,11 @@ std::vector<Package> ConsensusNode::membership_changes(TimeUs now) {
   };
   for (const std::string& node : pool_) {
     if (node == config_.node) continue;
-    if (accused_.contains(node)) {
+    if (auto d = disputed_.find(node); d != disputed_.end()) {
+      if (now < d->second) continue;
+      disputed_.erase(d);
+    }
+    if (accused_.contains(node) || misbehaving_.contains(node)) {
       change(MembershipAction::remove_node, node);
     } else if (silent(node, now, config_.silence)) {
       change(MembershipAction::suspend_node, node);
@@ -217,16 +267,21 @@ void ConsensusNode::propose(TimeUs now) {
     taken_ = std::move(taken);
     Candidate candidate{type, config_.node, attempt_, now, last_, std::move(packages)};
     if (tamper_candidate) tamper_candidate(candidate);
-    auto proposal = SemiFinishedBlock::propose(std::move(candidate), *config_.key);
-    if (!proposal) {
+    // Hashed once, and neither copied nor hashed again when this node takes it up itself.
+    const Hash256 hash = candidate.hash();
+    auto signature = config_.key->sign(candidate_signing_message(hash));
+    if (!signature) {
       buffers_.put_back(std::move(taken_), now);
       taken_.clear();
       return;
     }
     proposed_ = true;
     ++counters_.proposals;
-    if (on_proposed) on_proposed(*proposal);
-    send(Proposal{*std::move(proposal)}, now);
+    Message proposal =
+        Proposal{SemiFinishedBlock{std::move(candidate), *std::move(signature), {}}, hash};
+    if (on_proposed) on_proposed(std::get<Proposal>(proposal).block);
+    transport_.broadcast(config_.node, encode_message(std::get<Proposal>(proposal)));
+    handle(config_.node, proposal, now);
     return;
   }
 }
@@ -324,9 +379,10 @@ bool ConsensusNode::agrees(const SemiFinishedBlock& proposal, TimeUs now) const 
         !silent(m->subject, now, config_.silence / 2)) {
       return false;
     }
-    // A node may leave of its own accord; any other removal needs a verified accusation.
+    // A node may leave of its own accord; any other removal needs a verified accusation, or
+    // bad data this node had from the subject itself.
     if (m->action == MembershipAction::remove_node && !accused_.contains(m->subject) &&
-        p.header().node != m->subject) {
+        !misbehaving_.contains(m->subject) && p.header().node != m->subject) {
       return false;
     }
   }
@@ -362,9 +418,11 @@ bool ConsensusNode::turn_to_validate(const Hash256& hash) const {
 
 // ---- the round
 
-void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
+void ConsensusNode::on_proposal(const std::string& from, Proposal& proposal, TimeUs now) {
   const Candidate& c = proposal.block.candidate;
-  if (!proposal.block.marks.empty()) return;
+  if (!proposal.block.marks.empty()) {
+    return misbehaved(from, Offence::malformed_message, "a proposal that carries marks");
+  }
   if (c.previous != last_) {
     // A round on a block this node does not have: it lags behind; catch up from the leader.
     if (!store_.is_confirmed(c.previous)) request_sync(c.leader, now);
@@ -377,10 +435,12 @@ void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
   const TimeUs skew = c.timestamp > now ? c.timestamp - now : now - c.timestamp;
   if (skew > config_.max_skew) return;
   auto key = store_.node_key(c.leader, c.timestamp);
-  const Hash256 hash = c.hash();
-  if (!key || !key->verify(candidate_signing_message(hash), proposal.block.leader_signature)) {
-    return;
+  if (!key) return;
+  const Hash256 hash = proposal.candidate_hash ? *proposal.candidate_hash : c.hash();
+  if (!key->verify(candidate_signing_message(hash), proposal.block.leader_signature)) {
+    return misbehaved(from, Offence::forged_signature, "a proposal in the name of " + c.leader);
   }
+  pass_on();  // before the costly checks: the others validate it in parallel
   heard(c.leader, now);
   if (c.round > attempt_) {
     // Others timed out before this node did: follow them.
@@ -388,11 +448,11 @@ void ConsensusNode::on_proposal(const Proposal& proposal, TimeUs now) {
     reset_round(now);
   }
   if (current_) return;  // one proposal per round; a second one is not marked
-  current_ = proposal.block;
+  current_ = std::move(proposal.block);
   current_hash_ = hash;
   // This node's own proposal was checked package by package when it was built, against the
   // same view: checking it again would only repeat every signature verification.
-  checked_ = proposed_ && c.leader == config_.node;
+  checked_ = proposed_ && current_->candidate.leader == config_.node;  // c moved into current_
   marked_ = false;
   // The round's timeout counts from the proposal: no node that marked it gives up on it
   // before round_timeout has passed since it saw it (see confirm_current).
@@ -427,18 +487,20 @@ void ConsensusNode::evaluate_current(TimeUs now) {
   send(Mark{current_hash_, ValidMark{config_.node, *std::move(signature)}}, now);
 }
 
-void ConsensusNode::on_mark(const Mark& mark, TimeUs now) {
+void ConsensusNode::on_mark(const std::string& from, const Mark& mark, TimeUs now) {
   if (!members_.contains(mark.mark.node)) return;
   auto& marks = pending_marks_[mark.candidate];
   if (marks.contains(mark.mark.node)) return;  // the first mark that verifies counts
   // Checked on arrival, so that a forged mark cannot take the place of the real one.
   auto key = store_.node_key(mark.mark.node, now);
   if (!key || !key->verify(valid_mark_signing_message(mark.candidate), mark.mark.signature)) {
-    ++counters_.bad_marks;
-    log("dropping a mark in the name of " + mark.mark.node + " that its key does not verify");
     if (marks.empty()) pending_marks_.erase(mark.candidate);
-    return;
+    if (!key) return;  // a node this view does not know (yet): proves nothing
+    ++counters_.bad_marks;
+    return misbehaved(from, Offence::forged_mark,
+                      "a mark in the name of " + mark.mark.node + " that its key does not verify");
   }
+  pass_on();
   if (pending_marks_.size() > 4 * pool_.size() + 16) {  // bounded: keep only this round's
     auto keep = pending_marks_.extract(current_hash_);
     pending_marks_.clear();
@@ -475,10 +537,12 @@ void ConsensusNode::confirm_current(TimeUs now) {
     }
     return;
   }
-  SemiFinishedBlock block = *current_;
+  SemiFinishedBlock block = *std::move(current_);
   block.marks = std::move(valid);  // pool order is sorted: the marks are in canonical order
   if (auto adopted = adopt(block, now); !adopted) {
     log("could not confirm a block: " + adopted.error().message);  // the round stays open
+    block.marks.clear();
+    current_ = std::move(block);
   }
 }
 
@@ -511,6 +575,7 @@ void ConsensusNode::apply_membership(const SemiFinishedBlock& block, TimeUs now)
     if (m->action == MembershipAction::remove_node) state = Member::removed;
     members_[m->subject] = state;
     if (state != Member::active) accused_.erase(m->subject);
+    if (state == Member::removed) misbehaving_.erase(m->subject);
     // A node that (re)joins was heard from: its own package asked for it.
     if (state == Member::active && now != 0) last_heard_[m->subject] = now;
     changed = true;
@@ -524,7 +589,8 @@ void ConsensusNode::apply_membership(const SemiFinishedBlock& block, TimeUs now)
   if (on_pool_changed) on_pool_changed();
 }
 
-void ConsensusNode::on_accusation_message(const Accusation& accusation, TimeUs now) {
+void ConsensusNode::on_accusation_message(const std::string& from, const Accusation& accusation,
+                                          TimeUs now) {
   const Candidate& c = accusation.proposal.candidate;
   // The evidence is judged against the view it was made on: this node's L.
   if (c.previous != last_ || accused_.contains(c.leader)) return;
@@ -532,8 +598,10 @@ void ConsensusNode::on_accusation_message(const Accusation& accusation, TimeUs n
   auto elected = elect_leader(last_, c.round, pool_);
   if (!elected || *elected != c.leader) return;
   auto accuser_key = store_.node_key(accusation.accuser, c.timestamp);
-  if (!accuser_key || !accuser_key->verify(accusation.signing_message(), accusation.signature)) {
-    return;
+  if (!accuser_key) return;
+  if (!accuser_key->verify(accusation.signing_message(), accusation.signature)) {
+    return misbehaved(from, Offence::forged_signature,
+                      "an accusation in the name of " + accusation.accuser);
   }
   auto leader_key = store_.node_key(c.leader, c.timestamp);
   if (!leader_key || !leader_key->verify(candidate_signing_message(c.hash()),
@@ -543,6 +611,7 @@ void ConsensusNode::on_accusation_message(const Accusation& accusation, TimeUs n
   // Re-check the evidence ourselves: a false accusation does not remove anyone.
   auto bad = invalid_package(accusation.proposal);
   if (!bad || bad->first != accusation.package_index) return;
+  pass_on();
   accused_.insert(c.leader);
   ++counters_.accusations;
   log("leader " + c.leader + " accused by " + accusation.accuser + ": package " +
@@ -564,6 +633,14 @@ void ConsensusNode::reset_round(TimeUs now) {
 }
 
 void ConsensusNode::next_attempt(TimeUs now, const std::string& why) {
+  if (proposed_ && current_ && current_->candidate.leader == config_.node) {
+    // Our take-outs were not agreed in time: leave them to other leaders for a while.
+    for (const Package& p : current_->candidate.packages) {
+      if (auto m = membership_of(p); m && takes_out(m->action)) {
+        disputed_[m->subject] = now + kDisputedRounds * config_.round_timeout;
+      }
+    }
+  }
   ++attempt_;
   // Leaders proved wrong are skipped at once: every honest node knows not to wait for them.
   for (std::size_t i = 0; i < 4 * pool_.size() && leader() && accused_.contains(*leader()); ++i) {

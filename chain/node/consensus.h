@@ -32,6 +32,15 @@
 //     accusation itself.
 //   - A candidate that takes nodes out of the pool needs the marks of more than half of pool(L),
 //     so that two sides of a partition cannot both go on.
+//   - Messages are passed on only once they check out (validate before relay), so a peer that
+//     sends this node something no honest node would pass on — a mark or signature that does
+//     not verify, a mature block of bad structure or proof of work, bytes that do not decode —
+//     made it itself. The node alarms and treats it like an accused leader: proposes its
+//     removal when it leads, and marks such a removal only if it saw that node misbehave
+//     itself (the evidence is the authenticated link, which no other node can re-check).
+//   - A leader whose own take-out timed out (the others did not agree) does not propose that
+//     take-out again for a few round timeouts, so one node's grudge cannot stall every round
+//     it leads.
 #pragma once
 
 #include <functional>
@@ -73,11 +82,23 @@ struct ConsensusConfig {
   TimeUs silence = 3'000'000;
 };
 
+// Data a peer sent that an honest node would not have passed on (see the header).
+enum class Offence : std::uint8_t { malformed_message, forged_signature, forged_mark, bad_block };
+std::string_view to_string(Offence offence);
+
+struct Misbehaviour {
+  std::string node;     // the peer that sent it
+  std::string witness;  // the node that saw it (this one)
+  Offence offence = Offence::malformed_message;
+  std::string detail;
+};
+
 // What happened at this node, for logs and metrics.
 struct ConsensusCounters {
   std::uint64_t proposals = 0, marks = 0, confirmed = 0, timeouts = 0;
   std::uint64_t accusations = 0;  // made or accepted
   std::uint64_t bad_marks = 0;    // marks whose signature does not verify
+  std::uint64_t offences = 0;     // messages a peer made that no honest node would relay
   std::uint64_t blocks_in = 0;    // mature blocks appended from peers
   std::uint64_t bad_blocks = 0;   // refused mature blocks (structure, PoW, difficulty)
   std::uint64_t synced = 0;       // semi-finished blocks confirmed through catch-up
@@ -108,6 +129,8 @@ class ConsensusNode {
   std::function<void(const SemiFinishedBlock&)> on_confirmed;
   // Called for every accusation this node makes or accepts (alarm the administrator).
   std::function<void(const Accusation&)> on_accusation;
+  // Called the first time a peer is seen misbehaving (alarm the administrator).
+  std::function<void(const Misbehaviour&)> on_misbehaviour;
   // Called for a buffered package that turned invalid before this node could propose it.
   std::function<void(const Package&, const ValidationResult&)> on_dropped;
   // Called when a mature block from a peer moved the tip (the miner starts over).
@@ -137,20 +160,27 @@ class ConsensusNode {
     std::set<std::string> subjects;
   };
   std::optional<std::string> leader() const;
-  void send(const Message& message, TimeUs now);
+  void send(Message message, TimeUs now);
   void send_to(const std::string& to, const Message& message);
-  void handle(const std::string& from, const Message& message, TimeUs now);
+  // Handlers may move what they keep out of `message`.
+  void handle(const std::string& from, Message& message, TimeUs now);
+  // Validated and buffered, without gossip (submit() gossips, received packages are relayed).
+  ValidationResult admit(const Package& package, TimeUs now);
+  // The message being handled checked out: the transport may pass it on (once).
+  void pass_on();
+  // `peer` sent what no honest node relays (see the header).
+  void misbehaved(const std::string& peer, Offence offence, const std::string& detail);
   void log(const std::string& line) const;
 
   // ---- rounds (consensus.cc)
   void propose(TimeUs now);
   std::vector<Package> membership_changes(TimeUs now);
-  void on_proposal(const Proposal& proposal, TimeUs now);
+  void on_proposal(const std::string& from, Proposal& proposal, TimeUs now);
   // Validates and marks current_ once it is this node's turn and it agrees.
   void evaluate_current(TimeUs now);
   bool silent(const std::string& node, TimeUs now, TimeUs threshold) const;
-  void on_mark(const Mark& mark, TimeUs now);
-  void on_accusation_message(const Accusation& accusation, TimeUs now);
+  void on_mark(const std::string& from, const Mark& mark, TimeUs now);
+  void on_accusation_message(const std::string& from, const Accusation& accusation, TimeUs now);
   void confirm_current(TimeUs now);
   void next_attempt(TimeUs now, const std::string& why);
   void reset_round(TimeUs now);
@@ -176,7 +206,7 @@ class ConsensusNode {
 
   // ---- keeping up with peers (consensus_sync.cc)
   void report_status(TimeUs now);
-  void on_status(const StatusReport& status, TimeUs now);
+  void on_status(const std::string& from, const StatusReport& status, TimeUs now);
   void request_sync(const std::string& peer, TimeUs now);
   void on_sync_request(const SyncRequest& request);
   void on_sync_reply(const std::string& from, const SyncReply& reply, TimeUs now);
@@ -214,6 +244,10 @@ class ConsensusNode {
   std::vector<Package> taken_;  // what this node proposed, returned on failure
 
   std::set<std::string> accused_;             // leaders proved wrong; removal pending
+  std::set<std::string> misbehaving_;         // peers seen sending bad data; removal pending
+  std::map<std::string, TimeUs> disputed_;    // take-outs not proposed again before then
+  const Bytes* relaying_ = nullptr;           // the received message being handled
+  std::string relaying_from_;                 // and the peer it came from
   std::map<std::string, TimeUs> last_heard_;  // signed messages by node
   std::map<std::string, StatusReport> peer_status_;
   TimeUs next_status_ = 0;

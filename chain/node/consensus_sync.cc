@@ -62,14 +62,18 @@ void ConsensusNode::report_status(TimeUs now) {
   transport_.broadcast(config_.node, encode_message(s));
 }
 
-void ConsensusNode::on_status(const StatusReport& status, TimeUs now) {
+void ConsensusNode::on_status(const std::string& from, const StatusReport& status, TimeUs now) {
   if (status.node == config_.node || !members_.contains(status.node)) return;
   const TimeUs skew = status.time > now ? status.time - now : now - status.time;
   if (skew > config_.max_skew) return;
   auto known = peer_status_.find(status.node);
   if (known != peer_status_.end() && known->second.time >= status.time) return;  // replayed
   auto key = store_.node_key(status.node, status.time);
-  if (!key || !key->verify(status.signing_message(), status.signature)) return;
+  if (!key) return;
+  if (!key->verify(status.signing_message(), status.signature)) {
+    return misbehaved(from, Offence::forged_signature, "a status report of " + status.node);
+  }
+  pass_on();
   heard(status.node, now);
   peer_status_[status.node] = status;
   const auto tip = store_.tip();
@@ -233,7 +237,11 @@ Result<AppendResult> ConsensusNode::accept_block(const std::string& from, const 
   } else if (h.diff != diff) {
     problem = "difficulty " + std::to_string(h.diff) + " where the chain requires " +
               std::to_string(diff);
-  } else if (h.timestamp > now + config_.max_skew) {
+  }
+  // Structure, proof of work and difficulty are the same for every node: a peer that sends
+  // such a block made it. The time is not (clocks differ).
+  if (!problem.empty()) misbehaved(from, Offence::bad_block, problem);
+  if (problem.empty() && h.timestamp > now + config_.max_skew) {
     problem = "timestamp " + format_time(h.timestamp) + " is in the future";
   }
   if (!problem.empty()) {
@@ -244,6 +252,7 @@ Result<AppendResult> ConsensusNode::accept_block(const std::string& from, const 
   }
   // A block on a body or parent this node does not have yet: it lags; keep the block and ask.
   const bool parent_known = h.height == 0 ? h.previous == Hash256{} : store_.has_block(h.previous);
+  pass_on();  // its proof of work holds: worth passing on even if this node cannot use it yet
   if (!store_.is_confirmed(h.semi_finished) || !parent_known) {
     if (orphans_.size() >= kMaxOrphans) orphans_.erase(orphans_.begin());
     orphans_.emplace(block.hash(), block);

@@ -20,6 +20,7 @@ NodeService::NodeService(ServiceConfig config, Store& store, Transport& transpor
   if (config_.on_proposed) node_.on_proposed = config_.on_proposed;
   if (config_.tamper_candidate) node_.tamper_candidate = config_.tamper_candidate;
   if (config_.on_accusation) node_.on_accusation = config_.on_accusation;
+  if (config_.on_misbehaviour) node_.on_misbehaviour = config_.on_misbehaviour;
   update_slice();
   consensus_thread_ = std::jthread([this] { consensus_loop(); });
   mining_thread_ = std::jthread([this] { mining_loop(); });

@@ -27,6 +27,7 @@ struct ServiceConfig {
   // Called on the consensus thread; must not call back into the service.
   std::function<void(const std::string&)> log;
   std::function<void(const Accusation&)> on_accusation;
+  std::function<void(const Misbehaviour&)> on_misbehaviour;
   std::function<void()> on_pool_changed;
   std::function<void(const SemiFinishedBlock&)> on_proposed;
   std::function<void(const SemiFinishedBlock&)> on_confirmed;  // after it is durable

@@ -334,6 +334,7 @@ TEST_F(Cluster, MatureBlocksReachEveryNodeAndBadProofOfWorkIsRefused) {
   for (auto& h : hosts_) {
     if (h->id == "node-2") continue;
     EXPECT_EQ(h->node->counters().bad_blocks, 2u) << h->id;
+    EXPECT_EQ(h->node->counters().offences, 2u) << h->id;  // node-2 sent them: they are its
     EXPECT_FALSE(h->store->has_block(bad.hash()));
     EXPECT_FALSE(h->store->has_block(easy.hash()));
   }
@@ -471,9 +472,13 @@ INSTANTIATE_TEST_SUITE_P(Modes, ValidationModes,
                          ::testing::Values(ValidationMode::concurrent, ValidationMode::in_order),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
-TEST_F(Cluster, AMarkInAnotherNodesNameIsDroppedAndTheRoundGoesOn) {
+TEST_F(Cluster, AMarkInAnotherNodesNameIsDroppedTheRoundGoesOnAndItsSenderIsRemoved) {
   start(3);
   setup_world();
+  std::vector<Misbehaviour> seen;
+  for (auto& h : hosts_) {
+    h->node->on_misbehaviour = [&seen](const Misbehaviour& m) { seen.push_back(m); };
+  }
   // node-1 answers every proposal with marks in the other nodes' names, signed with its own
   // key, sent before the real marks can be.
   transport_.set_observer([&](const std::string& from, const Bytes& message) {
@@ -486,16 +491,31 @@ TEST_F(Cluster, AMarkInAnotherNodesNameIsDroppedAndTheRoundGoesOn) {
       transport_.broadcast("node-1", encode_message(Mark{hash, ValidMark{victim, signature}}));
     }
   });
-  ASSERT_TRUE(hosts_[0]->node->submit(data(now_), now_).ok());
+  const Package report = data(now_);
+  ASSERT_TRUE(hosts_[0]->node->submit(report, now_).ok());
   transport_.pump();
   const std::uint64_t before = hosts_[1]->node->counters().bad_marks;
   advance(now_ + buffers_.data_window);
   for (auto& h : hosts_) {
-    ASSERT_EQ(h->confirmed.size(), 4u) << h->id;
-    auto semi = must(h->store->semi_finished(h->confirmed.back()));
-    EXPECT_EQ(semi.candidate.packages.size(), 1u);
+    EXPECT_TRUE(h->store->find_package(report.id())) << h->id << " lacks the report";
   }
   EXPECT_GT(hosts_[1]->node->counters().bad_marks + hosts_[2]->node->counters().bad_marks, before);
+  // Both honest nodes had the forgeries from node-1 itself, and nobody relays what does not
+  // verify: the next round an honest node leads takes node-1 out, with both their marks.
+  ASSERT_EQ(seen.size(), 2u);
+  for (const Misbehaviour& m : seen) {
+    EXPECT_EQ(m.node, "node-1");
+    EXPECT_EQ(m.offence, Offence::forged_mark);
+  }
+  transport_.set_observer({});
+  for (int i = 0; i < 20 && hosts_[1]->node->valid_pool().size() == 3; ++i) {
+    ASSERT_TRUE(hosts_[1]->node->submit(data(now_), now_).ok());
+    transport_.pump();
+    advance(now_ + buffers_.data_window + buffers_.policy_window);
+  }
+  for (auto& h : hosts_) {
+    EXPECT_EQ(h->node->valid_pool(), (std::vector<std::string>{"node-2", "node-3"})) << h->id;
+  }
 }
 
 TEST_F(Cluster, TakingTheMajorityOutOfThePoolIsInvalid) {

@@ -218,6 +218,7 @@ std::optional<Heartbeat> NodeProcess::heartbeat() const {
         h.accusations = number_after(line, "accusations ").value_or(0);
         h.bad_marks = number_after(line, "bad marks ").value_or(0);
         h.bad_blocks = number_after(line, "bad blocks ").value_or(0);
+        h.offences = number_after(line, "offences ").value_or(0);
         return h;
       }
     }

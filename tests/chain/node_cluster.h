@@ -42,7 +42,7 @@ struct Heartbeat {
   std::size_t height = 0;  // main-chain tip
   std::size_t pool = 0;    // the valid pool as this node sees it
   bool suspended = false;  // this node is out of the pool
-  std::size_t accusations = 0, bad_marks = 0, bad_blocks = 0;
+  std::size_t accusations = 0, bad_marks = 0, bad_blocks = 0, offences = 0;
 };
 
 // One node process; killed and reaped when the object goes. It can be started again after

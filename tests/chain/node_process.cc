@@ -11,18 +11,21 @@
 //   mchain_test_node --genesis FILE --id NODE --key KEY.pem --store DIR --spool DIR
 //       [--round-timeout-ms N] [--silence-ms N] [--window-ms N] [--max-data-packages N]
 //       [--mode concurrent|inorder] [--signature-cache on|off] [--verify-threads N]
-//       [--trace FILE] [--misbehave invalid-package|forge-mark|bad-pow]
+//       [--trace FILE] [--misbehave invalid-package|forge-mark|bad-pow [--misbehave-after N]]
 //       [--join HOST:PORT] [--alarm-command PATH]
 //
 // --alarm-command runs PATH for every accusation (chain/node/alarm.h).
 // --join starts a node that is not in the genesis file: it listens on HOST:PORT and dials
 // every genesis node; the members let it in once an add-node package for its key is
 // confirmed.
-// --trace appends "proposed HASH T" and "confirmed HASH T PACKAGES" lines (candidate hash in
-// hex, T in µs since the epoch; durable when written) for the confirmation benchmark.
+// --trace appends "proposed ROUND T" and "confirmed ROUND T PACKAGES" lines for the
+// confirmation benchmark: ROUND names the proposal by its round, "PREVIOUS-ATTEMPT" (the hash
+// of L in hex; one proposal per round), which costs no hashing of the block; T in µs since the
+// epoch, durable when written.
 // --misbehave makes the node a faulty member for the fault tests: it proposes a package with
 // a broken signature when it leads, sends marks in other nodes' names for every proposal, or
-// floods mature blocks whose proof of work is wrong.
+// floods mature blocks whose proof of work is wrong; with --misbehave-after, only once it has
+// confirmed N blocks (so that a test can set its world up first).
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -119,6 +122,8 @@ int main(int argc, char** argv) {
       misbehave != "bad-pow") {
     return die("unknown --misbehave " + misbehave);
   }
+  const std::uint64_t misbehave_after = number(args, "--misbehave-after", 0);
+  std::atomic<bool> misbehaving{!misbehave.empty() && misbehave_after == 0};
   for (const char* required : {"--genesis", "--id", "--key", "--store", "--spool"}) {
     if (!args.contains(required)) return die(std::string("missing ") + required);
   }
@@ -192,18 +197,20 @@ int main(int argc, char** argv) {
   options.listen_host = listen_host;
   options.listen_port = listen_port;
   options.dial_every_peer = joining;
+  options.relay_after_check = true;  // consensus passes on what checks out (see --misbehave)
   options.on_link = [&inbox](const std::string& peer) {
     if (NodeService* service = inbox.load()) service->linked(peer);
   };
   for (const GenesisNode& n : genesis->nodes) {
     if (n.id != self) options.peers.push_back({n.id, n.host, n.port});
   }
-  auto network = net::PeerNetwork::start(
-      options, *key, admission,
-      [&inbox, &forge_marks, &misbehave](const std::string& from, const Bytes& message) {
-        if (misbehave == "forge-mark") forge_marks(message);
-        if (NodeService* service = inbox.load()) service->deliver(from, message);
-      });
+  auto network = net::PeerNetwork::start(options, *key, admission,
+                                         [&](const std::string& from, const Bytes& message) {
+                                           if (misbehave == "forge-mark" && misbehaving)
+                                             forge_marks(message);
+                                           if (NodeService* service = inbox.load())
+                                             service->deliver(from, message);
+                                         });
   if (!network) return die(network.error().message);
   raw_network = network->get();
   net::NetTransport transport(**network);
@@ -216,9 +223,10 @@ int main(int argc, char** argv) {
   std::mutex trace_mutex;
   auto trace_line = [&](const std::string& what, const SemiFinishedBlock& block) {
     if (!trace.is_open()) return;
-    const TimeUs at = now_us();  // before hashing: the trace must not delay what it times
+    const TimeUs at = now_us();
     std::lock_guard lock(trace_mutex);
-    trace << what << ' ' << to_hex(block.candidate.hash()) << ' ' << at;
+    trace << what << ' ' << to_hex(block.candidate.previous) << '-' << block.candidate.round << ' '
+          << at;
     if (what == "confirmed") trace << ' ' << block.candidate.packages.size();
     trace << std::endl;
   };
@@ -259,12 +267,18 @@ int main(int argc, char** argv) {
     if (!alarm) return;
     if (auto raised = alarm->raise(a); !raised) std::cout << raised.error().message << std::endl;
   };
+  config.on_misbehaviour = [&self, &alarm](const Misbehaviour& m) {
+    std::cout << "ALARM[" << self << "]: " << m.node << " misbehaved (" << to_string(m.offence)
+              << ": " << m.detail << ")" << std::endl;
+    if (!alarm) return;
+    if (auto raised = alarm->raise(m); !raised) std::cout << raised.error().message << std::endl;
+  };
   config.on_pool_changed = [&network] { (*network)->recheck_admission(); };
   config.on_proposed = [&](const SemiFinishedBlock& b) { trace_line("proposed", b); };
   config.on_confirmed = [&](const SemiFinishedBlock& b) { trace_line("confirmed", b); };
   if (misbehave == "invalid-package") {
-    config.tamper_candidate = [](Candidate& c) {
-      if (!c.packages.empty() && c.type == BlockType::data) {
+    config.tamper_candidate = [&misbehaving](Candidate& c) {
+      if (misbehaving && !c.packages.empty() && c.type == BlockType::data) {
         c.packages[0] = with_broken_signature(c.packages[0]);
       }
     };
@@ -286,10 +300,11 @@ int main(int argc, char** argv) {
                 << s.pool.size() << (s.suspended ? " (suspended)" : "") << ", attempt " << s.attempt
                 << ", timeouts " << s.counters.timeouts << ", accusations "
                 << s.counters.accusations << ", bad marks " << s.counters.bad_marks
-                << ", bad blocks " << s.counters.bad_blocks << ", synced " << s.counters.synced
-                << std::endl;
+                << ", bad blocks " << s.counters.bad_blocks << ", offences " << s.counters.offences
+                << ", synced " << s.counters.synced << std::endl;
       next_report += std::chrono::milliseconds(200);
-      if (misbehave == "bad-pow") {
+      if (!misbehave.empty() && s.confirmed >= misbehave_after) misbehaving = true;
+      if (misbehave == "bad-pow" && misbehaving) {
         static bool low = false;
         low = !low;
         if (auto block = bad_pow_block(view, genesis->difficulty, low)) {
