@@ -43,20 +43,25 @@ Bytes DataRecord::encode() const {
   return w.take();
 }
 
-Result<DataRecord> DataRecord::decode(ByteView encoded, std::size_t max_bytes) {
+Result<DataRecord::Parsed> DataRecord::parse(ByteView encoded, std::size_t max_bytes) {
   return cbor::decode(encoded, "data", [&](cbor::Reader& r) {
     r.array_exact("data", 3);
     cbor::expect_version(r, "data.version", kRecordVersion, "record");
-    DataRecord d;
+    Parsed d;
     d.nonce = r.fixed_bytes<crypto::kAeadNonceSize>("data.nonce");
     const std::size_t at = r.offset();
-    ByteView ct = r.bytes("data.ciphertext", max_bytes);
-    if (ct.size() < crypto::kAeadTagSize) {
+    d.ciphertext = r.bytes("data.ciphertext", max_bytes);
+    if (d.ciphertext.size() < crypto::kAeadTagSize) {
       throw cbor::DecodeError("data.ciphertext", "shorter than the GCM tag", at);
     }
-    d.ciphertext.assign(ct.begin(), ct.end());
     return d;
   });
+}
+
+Result<DataRecord> DataRecord::decode(ByteView encoded, std::size_t max_bytes) {
+  auto parsed = parse(encoded, max_bytes);
+  if (!parsed) return std::unexpected(parsed.error());
+  return DataRecord{parsed->nonce, Bytes(parsed->ciphertext.begin(), parsed->ciphertext.end())};
 }
 
 // ---- policy

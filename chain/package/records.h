@@ -17,6 +17,14 @@ struct DataRecord {
 
   Bytes encode() const;
   static Result<DataRecord> decode(ByteView encoded, std::size_t max_bytes);
+
+  // decode() without copying the ciphertext out of `encoded` (same checks, same errors):
+  // validation only needs to know that the record is well formed.
+  struct Parsed {
+    crypto::AeadNonce nonce{};
+    ByteView ciphertext;  // points into `encoded`
+  };
+  static Result<Parsed> parse(ByteView encoded, std::size_t max_bytes);
 };
 
 // ---- policy: P_uv(tc). Its SHA-256 is H_uv(tc), carried in the header of every package of

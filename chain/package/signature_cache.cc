@@ -16,36 +16,48 @@ constexpr std::uint8_t kAbsent = 0;
 constexpr std::uint8_t kSigned = 1;
 constexpr std::uint8_t kSignedNoKey = 2;  // never verifies; distinct anyway
 
-void put_length(crypto::Sha256& sha, std::size_t n) {
+void put_length(Bytes& out, std::size_t n) {
   const std::array<std::uint8_t, 4> be{
       static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
       static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  sha.update(be);
+  out.insert(out.end(), be.begin(), be.end());
 }
 
-void put_byte(crypto::Sha256& sha, std::uint8_t b) { sha.update(ByteView(&b, 1)); }
+void put(Bytes& out, ByteView bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); }
 
 }  // namespace
 
 Hash256 SignatureCache::entry(const Hash256& package_id, const std::array<Checked, 3>& roles) {
-  crypto::Sha256 sha;
-  sha.update(as_bytes(kDomain)).update(package_id);
+  // Laid out whole, then hashed in one call: every package of a round computes its entry,
+  // and a streaming hasher (a digest context per call, an update per field) cost more than
+  // the hashing itself.
+  std::size_t size = kDomain.size() + package_id.size();
+  for (const Checked& role : roles) {
+    size += 1;
+    if (role.signature == nullptr) continue;
+    if (role.key != nullptr) size += 1 + 4 + role.key->raw().size();
+    size += 1 + 4 + role.signature->bytes.size();
+  }
+  Bytes preimage;
+  preimage.reserve(size);
+  put(preimage, as_bytes(kDomain));
+  put(preimage, package_id);
   for (const Checked& role : roles) {
     if (role.signature == nullptr) {
-      put_byte(sha, kAbsent);
+      preimage.push_back(kAbsent);
       continue;
     }
-    put_byte(sha, role.key != nullptr ? kSigned : kSignedNoKey);
+    preimage.push_back(role.key != nullptr ? kSigned : kSignedNoKey);
     if (role.key != nullptr) {
-      put_byte(sha, static_cast<std::uint8_t>(role.key->alg()));
-      put_length(sha, role.key->raw().size());
-      sha.update(role.key->raw());
+      preimage.push_back(static_cast<std::uint8_t>(role.key->alg()));
+      put_length(preimage, role.key->raw().size());
+      put(preimage, role.key->raw());
     }
-    put_byte(sha, static_cast<std::uint8_t>(role.signature->alg));
-    put_length(sha, role.signature->bytes.size());
-    sha.update(role.signature->bytes);
+    preimage.push_back(static_cast<std::uint8_t>(role.signature->alg));
+    put_length(preimage, role.signature->bytes.size());
+    put(preimage, role.signature->bytes);
   }
-  return sha.finish();
+  return crypto::sha256(preimage);
 }
 
 std::size_t SignatureCache::EntryHash::operator()(const Hash256& h) const {

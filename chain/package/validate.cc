@@ -28,7 +28,7 @@ std::string decode_body(const Package& package, Body& out) {
   };
   switch (h.type) {
     case PackageType::data: {
-      auto data = DataRecord::decode(package.body(), package.body().size());
+      auto data = DataRecord::parse(package.body(), package.body().size());
       if (!data) return data.error().message;
       return {};
     }

@@ -43,8 +43,10 @@
 #include <leveldb/write_batch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -210,6 +212,128 @@ StoredBlock decode_stored(std::string_view value) {
   return {*header, Work::from_big_endian(as_bytes(value.substr(kHeaderSize)))};
 }
 
+// Lets unordered maps keyed by std::string be searched with a string_view, without a copy.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// The history entry of one (kind, subject) in force at some time, and the times over which
+// that stays the answer: from <= t < until, i.e. from the entry's `since` (0 if there is
+// none) to the next entry's (no end if there is none). Between them no entry starts, so the
+// same entry is in force, as long as the store does not change.
+struct InForce {
+  std::optional<TimeUs> since;           // nullopt: no entry at or before the time asked
+  std::string value;                     // owner, host, policy: the stored value
+  std::optional<crypto::PublicKey> key;  // key kinds: the decoded key (nullopt: none/removed)
+  TimeUs from = 0;
+  std::optional<TimeUs> until;  // nullopt: no later entry
+};
+
+struct UuidHash {
+  std::size_t operator()(const Uuid& u) const {
+    return std::hash<std::string_view>{}(
+        std::string_view(reinterpret_cast<const char*>(u.bytes.data()), u.bytes.size()));
+  }
+};
+
+// Counts the starts and ends of store writes: odd while a write is under way.
+class WriteGeneration {
+ public:
+  std::uint64_t current() const { return value_.load(std::memory_order_acquire); }
+
+  // Brackets one store write, from before the batch is applied to after, even if it fails.
+  class Writing {
+   public:
+    explicit Writing(WriteGeneration& g) : g_(g) {
+      g_.value_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    ~Writing() { g_.value_.fetch_add(1, std::memory_order_acq_rel); }
+    Writing(const Writing&) = delete;
+    Writing& operator=(const Writing&) = delete;
+
+   private:
+    WriteGeneration& g_;
+  };
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+// View answers (a key, a VM's state) by subject, each valid only in the write generation it
+// was read in, and only for the times its history entries cover.
+//
+// Validation asks about the same few subjects (a VM, its owner, its node) for every package
+// of a round, and each question is a LevelDB seek and step back across every table, the bulk
+// of a warm re-validation; between two writes the answers cannot change.
+//
+// A reader notes the generation before reading the store, and its answer is kept, tagged with
+// it, only if it was even (no write under way) and is unchanged after the read. A read that
+// sees a batch also sees the bump before it (LevelDB publishes a batch under a mutex that the
+// read takes), so every answer of one generation comes from the same state of the store. A
+// hit must carry the current generation: once confirm() returns, no answer read before it is
+// served again, and a key revocation or a migration is seen by the next look-up.
+template <class Key, class Value, class Hash>
+class AnswerCache {
+ public:
+  // `value` holds at every t with from <= t < until (no end without one).
+  struct Answer {
+    Value value;
+    TimeUs from = 0;
+    std::optional<TimeUs> until;
+  };
+
+  AnswerCache(const WriteGeneration& generation, std::size_t capacity)
+      : generation_(generation), capacity_(capacity) {}
+  AnswerCache(const AnswerCache&) = delete;
+  AnswerCache& operator=(const AnswerCache&) = delete;
+
+  template <class K>
+  std::optional<Value> find(const K& key, TimeUs t, std::uint64_t generation) const {
+    if (!usable(generation)) return std::nullopt;
+    std::shared_lock lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.generation != generation) return std::nullopt;
+    const Answer& a = it->second.answer;
+    if (t < a.from || (a.until && t >= *a.until)) return std::nullopt;
+    return a.value;
+  }
+
+  // Keeps `answer`, read after `generation` was noted, unless a write may have begun since
+  // (it could be the old state or the new one). One answer per subject: a round's packages
+  // are about one moment.
+  template <class K>
+  void insert(const K& key, Answer answer, std::uint64_t generation) {
+    if (!usable(generation) || generation_.current() != generation) return;
+    std::unique_lock lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      it->second = {generation, std::move(answer)};
+      return;
+    }
+    if (entries_.size() >= capacity_) {
+      std::erase_if(entries_, [&](const auto& e) { return e.second.generation != generation; });
+      if (entries_.size() >= capacity_) entries_.clear();
+    }
+    entries_.emplace(Key(key), Slot{generation, std::move(answer)});
+  }
+
+ private:
+  bool usable(std::uint64_t generation) const { return capacity_ != 0 && generation % 2 == 0; }
+
+  struct Slot {
+    std::uint64_t generation;
+    Answer answer;
+  };
+  const WriteGeneration& generation_;
+  const std::size_t capacity_;
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<Key, Slot, Hash, std::equal_to<>> entries_;
+};
+
+// Node and user keys by history prefix (kind and subject); VM states by VM.
+using KeyCache = AnswerCache<std::string, std::optional<crypto::PublicKey>, StringHash>;
+using VmCache = AnswerCache<Uuid, std::optional<VmAt>, UuidHash>;
+
 // Whether every file in `directory` could have been written by LevelDB: a directory that
 // holds anything else and no CURRENT file is not a store, and we refuse to make it one.
 bool looks_like_leveldb(const fs::path& directory) {
@@ -272,6 +396,11 @@ Work Work::from_big_endian(ByteView bytes) {
 // ---- Impl
 
 struct Store::Impl {
+  explicit Impl(const StoreOptions& options)
+      : options(options),
+        key_answers(generation, options.history_cache_entries),
+        vm_answers(generation, options.history_cache_entries) {}
+
   struct SnapshotRelease {
     leveldb::DB* db;
     void operator()(const leveldb::Snapshot* snapshot) const { db->ReleaseSnapshot(snapshot); }
@@ -323,6 +452,7 @@ struct Store::Impl {
   }
 
   Status write(leveldb::WriteBatch& batch) {
+    const WriteGeneration::Writing writing(generation);
     leveldb::WriteOptions write;
     write.sync = options.sync;
     leveldb::Status s = db->Write(write, &batch);
@@ -358,41 +488,92 @@ struct Store::Impl {
     return get_be(*value, 0, 8);
   }
 
-  // The last history entry of (kind, subject) with since <= t: its time and value.
-  std::optional<std::pair<TimeUs, std::string>> in_force(HistoryEntry::Kind kind,
-                                                         std::string_view subject, TimeUs t,
-                                                         const leveldb::Snapshot* snapshot) const {
-    if (subject.size() > 255) return std::nullopt;
-    const std::string prefix = history_prefix(kind, subject);
+  // The history entry of (kind, subject) in force at t, read with `it` (one iterator is one
+  // consistent state of the store), and the times over which that answer holds.
+  InForce read_in_force(HistoryEntry::Kind kind, std::string_view prefix, TimeUs t,
+                        leveldb::Iterator& it) const {
     // Above every key with since <= t (no real seq is all ones), below any with since > t.
-    std::string target = prefix;
+    std::string target(prefix);
     put_u64(target, t);
     target.append(12, '\xff');
-    auto it = iterator(snapshot);
-    it->Seek(target);
-    if (it->Valid()) {
-      it->Prev();
+    const leveldb::Slice prefix_slice(prefix.data(), prefix.size());
+    auto since_of = [&](const leveldb::Slice& key) {
+      if (key.size() != prefix.size() + 20) throw StoreFailure("corrupt store: history key");
+      return get_be(std::string_view(key.data(), key.size()), prefix.size(), 8);
+    };
+    InForce out;
+    it.Seek(target);
+    check(it);
+    if (it.Valid()) {
+      // The first entry after t: where the answer stops holding.
+      if (it.key().starts_with(prefix_slice)) out.until = since_of(it.key());
+      it.Prev();
     } else {
-      it->SeekToLast();
+      it.SeekToLast();
     }
-    check(*it);
-    if (!it->Valid() || !it->key().starts_with(prefix)) return std::nullopt;
-    const std::string_view key(it->key().data(), it->key().size());
-    if (key.size() != prefix.size() + 20) throw StoreFailure("corrupt store: history key");
-    return std::pair{get_be(key, prefix.size(), 8), it->value().ToString()};
+    check(it);
+    if (!it.Valid() || !it.key().starts_with(prefix_slice)) return out;
+    out.since = since_of(it.key());
+    out.from = *out.since;
+    const std::string_view value(it.value().data(), it.value().size());
+    using Kind = HistoryEntry::Kind;
+    if (kind == Kind::node_key || kind == Kind::user_key || kind == Kind::vm_key) {
+      out.key = cached_key(value);
+    } else {
+      out.value = value;
+    }
+    return out;
   }
 
   std::optional<crypto::PublicKey> key_at(HistoryEntry::Kind kind, std::string_view subject,
                                           TimeUs t) const {
-    auto entry = in_force(kind, subject, t, nullptr);
-    if (!entry) return std::nullopt;
-    return cached_key(entry->second);
+    if (subject.size() > 255) return std::nullopt;
+    const std::uint64_t noted = generation.current();
+    const std::string prefix = history_prefix(kind, subject);
+    if (auto hit = key_answers.find(prefix, t, noted)) return *std::move(hit);
+    auto it = iterator(nullptr);
+    InForce entry = read_in_force(kind, prefix, t, *it);
+    key_answers.insert(prefix, {entry.key, entry.from, entry.until}, noted);
+    return std::move(entry.key);
+  }
+
+  std::optional<VmAt> vm_at(const Uuid& vm, TimeUs t) const {
+    const std::uint64_t noted = generation.current();
+    if (auto hit = vm_answers.find(vm, t, noted)) return *std::move(hit);
+    // One iterator: the key, owner, host and policy as of one state of the store.
+    auto it = iterator(nullptr);
+    const std::string_view subject(reinterpret_cast<const char*>(vm.bytes.data()), 16);
+    VmCache::Answer answer;
+    auto read = [&](HistoryEntry::Kind kind) {
+      InForce entry = read_in_force(kind, history_prefix(kind, subject), t, *it);
+      // The VM's state holds where every part of it does.
+      answer.from = std::max(answer.from, entry.from);
+      if (entry.until && (!answer.until || *entry.until < *answer.until)) {
+        answer.until = entry.until;
+      }
+      return entry;
+    };
+    using Kind = HistoryEntry::Kind;
+    if (InForce key = read(Kind::vm_key); key.key) {
+      VmAt at{*std::move(key.key), {}, std::nullopt, std::nullopt};
+      if (InForce owner = read(Kind::vm_owner); owner.since) at.owner = std::move(owner.value);
+      if (InForce host = read(Kind::vm_host); host.since && !host.value.empty()) {
+        at.host = std::move(host.value);
+      }
+      if (InForce policy = read(Kind::vm_policy); policy.since) {
+        at.policy = PolicyInForce{decode_policy(policy.value), *policy.since};
+      }
+      answer.value = std::move(at);
+    }
+    std::optional<VmAt> out = answer.value;
+    vm_answers.insert(vm, std::move(answer), noted);
+    return out;
   }
 
   // Decoding a stored key validates the point (a P-256 decompression): as costly as a third
   // of a signature check. A cluster has few keys, and every package looks up three, so the
   // decoded ones are kept, by their stored bytes.
-  std::optional<crypto::PublicKey> cached_key(const std::string& stored) const {
+  std::optional<crypto::PublicKey> cached_key(std::string_view stored) const {
     if (stored.empty()) return std::nullopt;
     std::lock_guard lock(key_cache_mutex);
     if (auto it = key_cache.find(stored); it != key_cache.end()) return it->second;
@@ -404,7 +585,10 @@ struct Store::Impl {
 
   static constexpr std::size_t kKeyCacheEntries = 4096;
   mutable std::mutex key_cache_mutex;
-  mutable std::unordered_map<std::string, crypto::PublicKey> key_cache;
+  mutable std::unordered_map<std::string, crypto::PublicKey, StringHash, std::equal_to<>> key_cache;
+  WriteGeneration generation;
+  mutable KeyCache key_answers;
+  mutable VmCache vm_answers;
 
   Status add_genesis_node(const std::string& node, const crypto::PublicKey& key, TimeUs since);
   Status confirm(const SemiFinishedBlock& block);
@@ -652,9 +836,8 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& directory, const Stor
                   "CURRENT file");
     }
 
-    auto impl = std::make_unique<Impl>();
+    auto impl = std::make_unique<Impl>(options);
     impl->directory = directory;
-    impl->options = options;
     impl->cache.reset(leveldb::NewLRUCache(options.cache_bytes));
     impl->filter.reset(leveldb::NewBloomFilterPolicy(10));
     leveldb::Options db_options;
@@ -915,25 +1098,8 @@ std::optional<crypto::PublicKey> Store::user_key(std::string_view user, TimeUs t
 }
 
 std::optional<VmAt> Store::vm_at(const Uuid& vm, TimeUs t) const {
-  using Kind = HistoryEntry::Kind;
   try {
-    const std::string subject(vm.bytes.begin(), vm.bytes.end());
-    auto snapshot = impl_->snapshot();
-    auto key = impl_->in_force(Kind::vm_key, subject, t, snapshot.get());
-    if (!key) return std::nullopt;
-    auto public_key = impl_->cached_key(key->second);
-    if (!public_key) return std::nullopt;
-    VmAt at{*std::move(public_key), {}, std::nullopt, std::nullopt};
-    if (auto owner = impl_->in_force(Kind::vm_owner, subject, t, snapshot.get())) {
-      at.owner = std::move(owner->second);
-    }
-    if (auto host = impl_->in_force(Kind::vm_host, subject, t, snapshot.get())) {
-      if (!host->second.empty()) at.host = std::move(host->second);
-    }
-    if (auto policy = impl_->in_force(Kind::vm_policy, subject, t, snapshot.get())) {
-      at.policy = PolicyInForce{decode_policy(policy->second), policy->first};
-    }
-    return at;
+    return impl_->vm_at(vm, t);
   } catch (const std::exception&) {
     return std::nullopt;
   }

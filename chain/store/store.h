@@ -15,7 +15,8 @@
 // power loss) leaves either all of it or none of it.
 //
 // Thread safety: one writer at a time (confirm, append); reads may run concurrently with
-// each other and with a writer.
+// each other and with a writer. A read that overlaps a write sees the state before it or
+// after it; one that starts after a write returned sees that write.
 #pragma once
 
 #include <filesystem>
@@ -48,6 +49,10 @@ struct StoreOptions {
   bool sync = true;
   std::size_t cache_bytes = 8 << 20;
   BlockLimits limits;
+  // View answers (node and user keys; a VM's key, owner, host and policy) kept between two
+  // writes, per subject, so that a round re-validating many packages of one VM reads its
+  // history once; any write drops them all. Entries of each of the two caches; 0: no cache.
+  std::size_t history_cache_entries = 4096;
 };
 
 struct ChainTip {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "chain/encoding/cbor.h"
 #include "test_world.h"
 
@@ -82,6 +84,31 @@ TEST(Records, DataBodyNeedsAtLeastATag) {
   auto r = DataRecord::decode(d.encode(), 1 << 20);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("data.ciphertext: shorter than the GCM tag"), std::string::npos);
+}
+
+// parse() is decode() without the copy: the same record, the ciphertext left in the input,
+// and the same refusals.
+TEST(Records, DataParseSeesWhatDecodeSees) {
+  crypto::AeadNonce nonce{};
+  nonce[0] = 7;
+  const Bytes encoded = DataRecord{nonce, Bytes(40, 0x5a)}.encode();
+  auto parsed = DataRecord::parse(encoded, 1 << 20);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->nonce, nonce);
+  EXPECT_TRUE(std::ranges::equal(parsed->ciphertext, Bytes(40, 0x5a)));
+  EXPECT_GE(parsed->ciphertext.data(), encoded.data());
+  EXPECT_LE(parsed->ciphertext.data() + parsed->ciphertext.size(), encoded.data() + encoded.size());
+  const Bytes short_tag = DataRecord{{}, Bytes(15, 0)}.encode();
+  Bytes trailing = encoded;
+  trailing.push_back(0);
+  for (const Bytes& bad : {short_tag, trailing, Bytes(encoded.begin(), encoded.end() - 1)}) {
+    auto p = DataRecord::parse(bad, 1 << 20);
+    auto d = DataRecord::decode(bad, 1 << 20);
+    ASSERT_FALSE(p);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(p.error().message, d.error().message);
+  }
+  EXPECT_FALSE(DataRecord::parse(encoded, 39));  // over the size cap
 }
 
 TEST(Records, KeyLinkMustPointForward) {

@@ -63,6 +63,34 @@ TEST(SignatureCacheEntry, NamesIdKeysAndSignaturesInRoleOrder) {
   for (std::size_t i = 0; i < others.size(); ++i) EXPECT_NE(others[i], base) << i;
 }
 
+// The entry's layout is fixed (entries from before a change must still mean the same): the
+// domain, the id, then per role a tag (0 absent, 1 signed, 2 signed without a key), the key's
+// algorithm, length and bytes, and the signature's algorithm, length and bytes.
+TEST(SignatureCacheEntry, IsSha256OfTheDocumentedLayout) {
+  auto k1 = make_key();
+  auto k2 = make_key(crypto::SigAlg::ed25519);
+  const crypto::Signature s1 = must(k1.sign(as_bytes("m")));
+  const crypto::Signature s2 = must(k2.sign(as_bytes("m")));
+  const Hash256 id = numbered(7);
+  auto length = [](std::size_t n) {
+    return Bytes{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+  };
+  auto tag = [](std::uint8_t b) { return Bytes{b}; };
+  crypto::Sha256 sha;
+  sha.update(as_bytes("mchain/sigcache/v1")).update(id);
+  sha.update(tag(1)).update(tag(static_cast<std::uint8_t>(k1.public_key().alg())));
+  sha.update(length(k1.public_key().raw().size())).update(k1.public_key().raw());
+  sha.update(tag(static_cast<std::uint8_t>(s1.alg))).update(length(s1.bytes.size()));
+  sha.update(s1.bytes);
+  sha.update(tag(0));
+  sha.update(tag(2)).update(tag(static_cast<std::uint8_t>(s2.alg)));
+  sha.update(length(s2.bytes.size())).update(s2.bytes);
+  using C = SignatureCache::Checked;
+  const auto& pk1 = k1.public_key();
+  EXPECT_EQ(SignatureCache::entry(id, {C{&pk1, &s1}, C{}, C{nullptr, &s2}}), sha.finish());
+}
+
 TEST(SignatureCache, ContainsWhatWasInsertedAndCounts) {
   SignatureCache cache(10);
   EXPECT_EQ(cache.size(), 0u);

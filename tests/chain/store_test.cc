@@ -2,11 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "chain/crypto/hash.h"
+#include "chain/package/signature_cache.h"
 #include "store_invariants.h"
 #include "store_test_util.h"
 #include "test_world.h"
@@ -466,7 +469,7 @@ TEST_F(StoreTest, OpenErrors) {
 class StoreView : public StoreTest {
  protected:
   // Confirms `packages` as one block in the store and applies them to the MemoryView in the
-  // same order.
+  // same order, then compares the views: answers the store cached before must not survive.
   void both(std::vector<Package> packages, BlockType type = BlockType::policy) {
     for (const Package& p : packages) {
       ASSERT_TRUE(w.view.apply(p));
@@ -475,12 +478,14 @@ class StoreView : public StoreTest {
     }
     auto confirmed = store_->confirm(semi(std::move(packages), type));
     ASSERT_TRUE(confirmed) << confirmed.error().message;
+    expect_same_answers(*store_);
   }
 
   void genesis(const std::string& node, const crypto::PrivateKey& key, TimeUs since) {
     w.view.add_node(node, key.public_key(), since);
     ASSERT_TRUE(store_->add_genesis_node(node, key.public_key(), since));
     times_.push_back(since);
+    expect_same_answers(*store_);
   }
 
   Package membership(MembershipAction action, const std::string& subject,
@@ -552,6 +557,77 @@ class StoreView : public StoreTest {
     EXPECT_EQ(store.has_package(h256("x")), w.view.has_package(h256("x")));
   }
 
+  // A store at dir_ holding the World's own history, rebuilt: package ids cover no signature,
+  // so these are the packages its constructor applied (its view already holds them and the
+  // genesis nodes).
+  void open_world(const StoreOptions& options) {
+    dir_ = temp_dir();
+    auto opened = Store::open(dir_, options);
+    ASSERT_TRUE(opened) << opened.error().message;
+    store_ = *std::move(opened);
+    ASSERT_TRUE(store_->add_genesis_node("node-1", w.node1.public_key(), kT0));
+    ASSERT_TRUE(store_->add_genesis_node("node-2", w.node2.public_key(), kT0));
+    times_ = {kT0, kT0 + 1, kT0 + 2, kT0 + 10, kT0 + 20};
+    std::vector<Package> setup = {
+        membership(MembershipAction::register_user, "alice", w.alice, kT0 + 1, &w.alice),
+        membership(MembershipAction::register_user, "bob", w.bob, kT0 + 2, &w.bob),
+        must(make_binding_package({w.vm, "alice", "node-1", kT0 + 10}, PolicyRef{},
+                                  BindingEvent::started, w.vm_key.public_key(),
+                                  w.signers("node-1"))),
+        must(make_policy_package({w.vm, "alice", "node-1", kT0 + 20}, w.policy1,
+                                 w.signers("node-1")))};
+    for (const Package& p : setup) {
+      ASSERT_TRUE(w.view.has_package(p.id()));
+      ids_.push_back(p.id());
+    }
+    ASSERT_TRUE(store_->confirm(semi(setup, BlockType::policy)));
+  }
+
+  // Every kind of history change, asked about before and after each one.
+  void answers_like_memory_view(const StoreOptions& options) {
+    ASSERT_NO_FATAL_FAILURE(open_world(options));
+    expect_same_answers(*store_);
+
+    const crypto::PrivateKey node3 = testing::make_key();
+    const crypto::PrivateKey node4 = testing::make_key();
+    const crypto::PrivateKey carol = testing::make_key();
+    const crypto::PrivateKey bob2 = testing::make_key(crypto::SigAlg::ed25519);
+    both({w.data(kT0 + 30)}, BlockType::data);
+    both({membership(MembershipAction::add_node, "node-3", node3, kT0 + 40),
+          binding(w.vm, BindingEvent::migrated, "node-2", kT0 + 50), policy(w.vm, 2, kT0 + 60)});
+    both({membership(MembershipAction::remove_node, "node-2", w.node2, kT0 + 70),
+          membership(MembershipAction::suspend_node, "node-3", node3, kT0 + 75),
+          binding(w.vm, BindingEvent::stopped, "node-1", kT0 + 80)});
+    both({binding(w.vm, BindingEvent::undefined, "node-1", kT0 + 90),
+          binding(vm2_, BindingEvent::defined, "node-1", kT0 + 90), policy(vm2_, 1, kT0 + 95)});
+    // Equal times within one block: the later package wins (host node-2, not node-1).
+    both({binding(vm2_, BindingEvent::started, "node-1", kT0 + 110),
+          binding(vm2_, BindingEvent::migrated, "node-2", kT0 + 110)});
+    // Equal times across blocks: the later confirmation wins (node-3 removed at kT0 + 120)...
+    both({membership(MembershipAction::rejoin_node, "node-3", node3, kT0 + 120)});
+    both({membership(MembershipAction::remove_node, "node-3", node3, kT0 + 120)});
+    // ...and a genesis node added after a package with the same time wins over it.
+    both({membership(MembershipAction::remove_node, "node-4", node4, kT0 + 130)});
+    genesis("node-4", node4, kT0 + 130);
+    both({membership(MembershipAction::register_user, "bob", bob2, kT0 + 140, &bob2),
+          membership(MembershipAction::register_user, "carol", carol, kT0 + 140, &carol)});
+    both({policy(vm2_, 2, kT0 + 150), policy(vm2_, 3, kT0 + 150)});
+    both({policy(w.vm, 3, kT0 + 160), policy(w.vm, 3, kT0 + 155)});  // a version restated
+
+    EXPECT_FALSE(store_->node_key("node-3", kT0 + 120));
+    EXPECT_EQ(store_->node_key("node-4", kT0 + 130), node4.public_key());
+    EXPECT_EQ(store_->vm_at(vm2_, kT0 + 110)->host, "node-2");
+    EXPECT_EQ(store_->user_key("bob", kT0 + 140), bob2.public_key());
+    EXPECT_EQ(store_->policy_version(w.vm, 3)->since, kT0 + 155);
+    expect_same_answers(*store_);
+
+    store_.reset();
+    auto reopened = Store::open(dir_, options);
+    ASSERT_TRUE(reopened) << reopened.error().message;
+    store_ = *std::move(reopened);
+    expect_same_answers(*store_);
+  }
+
   std::unique_ptr<Store> store_;
   fs::path dir_;
   Uuid vm2_ = *Uuid::parse("11111111-2222-4333-8444-555555555555");
@@ -559,66 +635,129 @@ class StoreView : public StoreTest {
   std::vector<TimeUs> times_;
 };
 
-TEST_F(StoreView, AnswersLikeMemoryView) {
-  dir_ = temp_dir();
-  store_ = open(dir_);
-  ASSERT_TRUE(store_);
-  // The World's own history, rebuilt: package ids cover no signature, so these are the
-  // packages its constructor applied (its view already holds them and the genesis nodes).
-  ASSERT_TRUE(store_->add_genesis_node("node-1", w.node1.public_key(), kT0));
-  ASSERT_TRUE(store_->add_genesis_node("node-2", w.node2.public_key(), kT0));
-  times_ = {kT0, kT0 + 1, kT0 + 2, kT0 + 10, kT0 + 20};
-  std::vector<Package> setup = {
-      membership(MembershipAction::register_user, "alice", w.alice, kT0 + 1, &w.alice),
-      membership(MembershipAction::register_user, "bob", w.bob, kT0 + 2, &w.bob),
-      must(make_binding_package({w.vm, "alice", "node-1", kT0 + 10}, PolicyRef{},
-                                BindingEvent::started, w.vm_key.public_key(), w.signers("node-1"))),
-      must(make_policy_package({w.vm, "alice", "node-1", kT0 + 20}, w.policy1,
-                               w.signers("node-1")))};
-  for (const Package& p : setup) {
-    ASSERT_TRUE(w.view.has_package(p.id()));
-    ids_.push_back(p.id());
+TEST_F(StoreView, AnswersLikeMemoryView) { answers_like_memory_view(fast()); }
+
+TEST_F(StoreView, AnswersLikeMemoryViewWithoutHistoryCache) {
+  StoreOptions options = fast();
+  options.history_cache_entries = 0;
+  answers_like_memory_view(options);
+}
+
+// One entry for many subjects: every look-up evicts another's answer.
+TEST_F(StoreView, AnswersLikeMemoryViewWithATinyHistoryCache) {
+  StoreOptions options = fast();
+  options.history_cache_entries = 1;
+  answers_like_memory_view(options);
+}
+
+// Answers cached before a write are never served after it: a revoked key, a migration, a new
+// policy or key and a new genesis node are all seen by the first look-up after the write,
+// including for times the cached answers covered.
+TEST_F(StoreView, HistoryCacheSeesEveryWriteAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(open_world(fast()));
+  const TimeUs later = kT0 + 1000;
+  const crypto::PrivateKey node5 = testing::make_key();
+  const crypto::PrivateKey bob2 = testing::make_key();
+  // Asked twice: the second answer comes from the cache.
+  for (int twice = 0; twice < 2; ++twice) {
+    EXPECT_EQ(store_->node_key("node-2", later), w.node2.public_key());
+    EXPECT_EQ(store_->user_key("bob", later), w.bob.public_key());
+    EXPECT_FALSE(store_->node_key("node-5", later));
+    auto vm = store_->vm_at(w.vm, later);
+    ASSERT_TRUE(vm);
+    EXPECT_EQ(vm->host, "node-1");
+    EXPECT_EQ(vm->policy->ref, w.policy1.ref());
   }
-  ASSERT_TRUE(store_->confirm(semi(setup, BlockType::policy)));
-  expect_same_answers(*store_);
+  // A package of node-1 validates against the store, with a signature cache warmed by it.
+  SignatureCache signatures;
+  const ValidationOptions options{false, 0, 0, &signatures};
+  EXPECT_TRUE(validate(w.data(later), *store_, options).ok());
 
-  const crypto::PrivateKey node3 = testing::make_key();
-  const crypto::PrivateKey node4 = testing::make_key();
-  const crypto::PrivateKey carol = testing::make_key();
-  const crypto::PrivateKey bob2 = testing::make_key(crypto::SigAlg::ed25519);
-  both({w.data(kT0 + 30)}, BlockType::data);
-  both({membership(MembershipAction::add_node, "node-3", node3, kT0 + 40),
-        binding(w.vm, BindingEvent::migrated, "node-2", kT0 + 50), policy(w.vm, 2, kT0 + 60)});
-  both({membership(MembershipAction::remove_node, "node-2", w.node2, kT0 + 70),
-        membership(MembershipAction::suspend_node, "node-3", node3, kT0 + 75),
-        binding(w.vm, BindingEvent::stopped, "node-1", kT0 + 80)});
-  both({binding(w.vm, BindingEvent::undefined, "node-1", kT0 + 90),
-        binding(vm2_, BindingEvent::defined, "node-1", kT0 + 90), policy(vm2_, 1, kT0 + 95)});
-  // Equal times within one block: the later package wins (host node-2, not node-1).
-  both({binding(vm2_, BindingEvent::started, "node-1", kT0 + 110),
-        binding(vm2_, BindingEvent::migrated, "node-2", kT0 + 110)});
-  // Equal times across blocks: the later confirmation wins (node-3 removed at kT0 + 120)...
-  both({membership(MembershipAction::rejoin_node, "node-3", node3, kT0 + 120)});
-  both({membership(MembershipAction::remove_node, "node-3", node3, kT0 + 120)});
-  // ...and a genesis node added after a package with the same time wins over it.
-  both({membership(MembershipAction::remove_node, "node-4", node4, kT0 + 130)});
-  genesis("node-4", node4, kT0 + 130);
-  both({membership(MembershipAction::register_user, "bob", bob2, kT0 + 140, &bob2),
-        membership(MembershipAction::register_user, "carol", carol, kT0 + 140, &carol)});
-  both({policy(vm2_, 2, kT0 + 150), policy(vm2_, 3, kT0 + 150)});
-  both({policy(w.vm, 3, kT0 + 160), policy(w.vm, 3, kT0 + 155)});  // a version restated
+  both({membership(MembershipAction::remove_node, "node-2", w.node2, kT0 + 500),
+        binding(w.vm, BindingEvent::migrated, "node-2", kT0 + 600), policy(w.vm, 2, kT0 + 700),
+        membership(MembershipAction::register_user, "bob", bob2, kT0 + 800, &bob2)});
+  EXPECT_FALSE(store_->node_key("node-2", later));
+  EXPECT_EQ(store_->node_key("node-2", kT0 + 499), w.node2.public_key());
+  EXPECT_EQ(store_->user_key("bob", later), bob2.public_key());
+  EXPECT_EQ(store_->user_key("bob", kT0 + 799), w.bob.public_key());
+  auto vm = store_->vm_at(w.vm, later);
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(vm->host, "node-2");
+  EXPECT_EQ(vm->policy->ref.version, 2u);
+  EXPECT_EQ(store_->vm_at(w.vm, kT0 + 650)->policy->ref, w.policy1.ref());
+  EXPECT_EQ(store_->vm_at(w.vm, kT0 + 599)->host, "node-1");
+  // node-1 no longer hosts the VM: a new package of its is refused though every signature
+  // check of the same kind is cached, and the next look-up of the old time still passes.
+  EXPECT_EQ(validate(w.data(later + 1), *store_, options).verdict,
+            Verdict::node_not_hosting_vm_at_t);
+  EXPECT_EQ(validate(w.data(kT0 + 550), *store_, options).verdict, Verdict::ok);
 
-  EXPECT_FALSE(store_->node_key("node-3", kT0 + 120));
-  EXPECT_EQ(store_->node_key("node-4", kT0 + 130), node4.public_key());
-  EXPECT_EQ(store_->vm_at(vm2_, kT0 + 110)->host, "node-2");
-  EXPECT_EQ(store_->user_key("bob", kT0 + 140), bob2.public_key());
-  EXPECT_EQ(store_->policy_version(w.vm, 3)->since, kT0 + 155);
-  expect_same_answers(*store_);
+  genesis("node-5", node5, kT0 + 900);
+  EXPECT_EQ(store_->node_key("node-5", later), node5.public_key());
+  EXPECT_FALSE(store_->node_key("node-5", kT0 + 899));
 
-  store_.reset();
-  store_ = open(dir_);
-  ASSERT_TRUE(store_);
-  expect_same_answers(*store_);
+  // Mature blocks change no history, and answers stay right across them too.
+  const SemiFinishedBlock body = semi({w.data(kT0 + 950)}, BlockType::data);
+  ASSERT_TRUE(store_->confirm(body));
+  ASSERT_TRUE(store_->append(mine(body, Hash256{}, 0)));
+  EXPECT_FALSE(store_->node_key("node-2", later));
+  EXPECT_EQ(store_->vm_at(w.vm, later)->host, "node-2");
+}
+
+// Readers on several threads ask while blocks are confirmed: each sees a VM's host and policy
+// from one state of the store, and every block confirmed before it asked.
+TEST_F(StoreView, HistoryCacheUnderConcurrentReadersAndAWriter) {
+  ASSERT_NO_FATAL_FAILURE(open_world(fast()));
+  constexpr std::uint64_t kBlocks = 24;
+  // Block k moves the VM to node-2 on even k and back to node-1 on odd k, under policy
+  // v(k + 2), both at one time: from v, readers know which host goes with it.
+  std::vector<SemiFinishedBlock> blocks;
+  for (std::uint64_t k = 0; k < kBlocks; ++k) {
+    const TimeUs t = kT0 + 100 + k;
+    const std::string host = k % 2 == 0 ? "node-2" : "node-1";
+    blocks.push_back(semi({binding(w.vm, BindingEvent::migrated, host, t), policy(w.vm, k + 2, t)},
+                          BlockType::policy));
+  }
+  auto host_under = [](std::uint64_t version) {
+    return version == 1 || version % 2 == 1 ? "node-1" : "node-2";
+  };
+  std::atomic<std::uint64_t> confirmed{0};
+  std::atomic<std::uint64_t> looks{0};
+  std::atomic<int> stopped{0};
+  std::vector<std::jthread> readers;  // asked to stop and joined on every way out
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&](std::stop_token stop) {
+      while (!stop.stop_requested() && !HasFailure()) {
+        const std::uint64_t before = confirmed.load(std::memory_order_acquire);
+        auto vm = store_->vm_at(w.vm, UINT64_MAX);
+        if (!vm || !vm->policy) {
+          ADD_FAILURE() << "the VM or its policy is missing";
+          break;
+        }
+        const std::uint64_t version = vm->policy->ref.version;
+        EXPECT_GE(version, before + 1) << "an answer from before a confirm that returned";
+        EXPECT_EQ(vm->host, host_under(version)) << "v" << version;
+        EXPECT_EQ(store_->user_key("alice", UINT64_MAX), w.alice.public_key());
+        EXPECT_EQ(store_->node_key("node-1", UINT64_MAX), w.node1.public_key());
+        looks.fetch_add(1, std::memory_order_relaxed);
+      }
+      stopped.fetch_add(1);
+    });
+  }
+  for (std::uint64_t k = 0; k < kBlocks; ++k) {
+    ASSERT_TRUE(store_->confirm(blocks[k]));
+    confirmed.store(k + 1, std::memory_order_release);
+    // Let the readers fill the cache from this state before the next write.
+    const std::uint64_t seen = looks.load(std::memory_order_relaxed);
+    while (looks.load(std::memory_order_relaxed) < seen + 3 && stopped.load() == 0) {
+      std::this_thread::yield();
+    }
+  }
+  readers.clear();
+  auto vm = store_->vm_at(w.vm, UINT64_MAX);
+  ASSERT_TRUE(vm);
+  EXPECT_EQ(vm->policy->ref.version, kBlocks + 1);
+  EXPECT_EQ(vm->host, host_under(kBlocks + 1));
 }
 
 }  // namespace
