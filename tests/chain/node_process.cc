@@ -36,15 +36,9 @@
 #include <mutex>
 #include <thread>
 
-#include "chain/crypto/keyfile.h"
 #include "chain/file_io.h"
 #include "chain/net/peer_network.h"
-#include "chain/node/alarm.h"
-#include "chain/node/genesis.h"
-#include "chain/node/leader.h"
-#include "chain/node/service.h"
-#include "chain/package/signature_cache.h"
-#include "chain/package/validation_pool.h"
+#include "chain/node/runtime.h"
 #include "chain/pow/pow.h"
 #include "chain/store/store.h"
 
@@ -129,91 +123,41 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
-
-  auto genesis = load_genesis(args["--genesis"]);
-  if (!genesis) return die(genesis.error().message);
   const std::string self = args["--id"];
-  const GenesisNode* me = nullptr;
-  std::vector<std::string> pool;
-  for (const GenesisNode& n : genesis->nodes) {
-    pool.push_back(n.id);
-    if (n.id == self) me = &n;
-  }
-  // A joining node is not in the genesis file: it says where it listens.
-  const bool joining = args.contains("--join");
-  std::string listen_host = me != nullptr ? me->host : "";
-  std::uint16_t listen_port = me != nullptr ? me->port : 0;
-  if (joining) {
-    if (me != nullptr) return die(self + " is in the genesis file: it does not join");
+
+  NodeRuntimeOptions o;
+  o.genesis_file = args["--genesis"];
+  o.node_id = self;
+  o.key_file = args["--key"];
+  o.store_dir = args["--store"];
+  if (args.contains("--join")) {
     const std::string& at = args["--join"];
     const auto colon = at.rfind(':');
     auto port = colon == std::string::npos ? std::nullopt : parse_u64(at.substr(colon + 1));
     if (!port || *port == 0 || *port > 65535) return die("--join wants HOST:PORT");
-    listen_host = at.substr(0, colon);
-    listen_port = static_cast<std::uint16_t>(*port);
-  } else if (me == nullptr) {
-    return die("node " + self + " is not in the genesis file");
+    o.join_at.emplace(at.substr(0, colon), static_cast<std::uint16_t>(*port));
   }
-  auto key = crypto::read_private_key_file(args["--key"]);
-  if (!key) return die(key.error().message);
-  if (!joining && key->public_key() != me->key) {
-    return die("the key file does not hold " + self + "'s key");
-  }
-
-  auto store = Store::open(args["--store"]);
-  if (!store) return die(store.error().message);
-  for (const GenesisNode& n : genesis->nodes) {
-    if (auto added = (*store)->add_genesis_node(n.id, n.key, genesis->time); !added) {
-      return die(added.error().message);
-    }
-  }
-
-  const fs::path spool = args["--spool"];
-  fs::create_directories(spool / "inbox");
-  fs::create_directories(spool / "done");
-
-  // Admission follows the chain: a node is let in while the store's view holds its key.
-  Store& view = **store;
-  net::PeerNetwork::Admission admission = [&view](const std::string& id) {
-    return view.node_key(id, now_us());
+  o.round_timeout = static_cast<TimeUs>(number(args, "--round-timeout-ms", 2000)) * 1000;
+  o.silence = static_cast<TimeUs>(number(args, "--silence-ms", 3000)) * 1000;
+  o.window = static_cast<TimeUs>(number(args, "--window-ms", 50)) * 1000;
+  o.max_data_packages = number(args, "--max-data-packages", 1000);
+  const std::string mode = args.contains("--mode") ? args["--mode"] : "concurrent";
+  if (mode != "concurrent" && mode != "inorder") return die("unknown --mode " + mode);
+  o.mode = mode == "inorder" ? ValidationMode::in_order : ValidationMode::concurrent;
+  o.signature_cache = !args.contains("--signature-cache") || args["--signature-cache"] == "on";
+  o.verify_threads = static_cast<unsigned>(number(args, "--verify-threads", 0));
+  if (args.contains("--alarm-command")) o.alarm_command = {args["--alarm-command"]};
+  o.log = [&self](const std::string& line) {
+    std::cout << "consensus[" << self << "]: " << line << std::endl;
   };
-  std::atomic<NodeService*> inbox{nullptr};
-  // Misbehaving: marks in every other member's name, signed with our own key.
-  net::PeerNetwork* raw_network = nullptr;
-  auto forge_marks = [&](const Bytes& message) {
-    auto decoded = decode_message(message);
-    if (!decoded || !std::holds_alternative<Proposal>(*decoded)) return;
-    const Hash256 hash = std::get<Proposal>(*decoded).block.candidate.hash();
-    for (const std::string& other : pool) {
-      if (other == self) continue;
-      auto signature = key->sign(valid_mark_signing_message(hash));
-      if (signature && raw_network != nullptr) {
-        (void)raw_network->broadcast(encode_message(Mark{hash, ValidMark{other, *signature}}));
-      }
-    }
+  o.on_accusation = [&self](const Accusation& a) {
+    std::cout << "ALARM[" << self << "]: " << a.proposal.candidate.leader << " accused by "
+              << a.accuser << " (" << to_string(a.verdict) << ")" << std::endl;
   };
-  net::PeerNetwork::Options options;
-  options.node_id = self;
-  options.listen_host = listen_host;
-  options.listen_port = listen_port;
-  options.dial_every_peer = joining;
-  options.relay_after_check = true;  // consensus passes on what checks out (see --misbehave)
-  options.on_link = [&inbox](const std::string& peer) {
-    if (NodeService* service = inbox.load()) service->linked(peer);
+  o.on_misbehaviour = [&self](const Misbehaviour& m) {
+    std::cout << "ALARM[" << self << "]: " << m.node << " misbehaved (" << to_string(m.offence)
+              << ": " << m.detail << ")" << std::endl;
   };
-  for (const GenesisNode& n : genesis->nodes) {
-    if (n.id != self) options.peers.push_back({n.id, n.host, n.port});
-  }
-  auto network = net::PeerNetwork::start(options, *key, admission,
-                                         [&](const std::string& from, const Bytes& message) {
-                                           if (misbehave == "forge-mark" && misbehaving)
-                                             forge_marks(message);
-                                           if (NodeService* service = inbox.load())
-                                             service->deliver(from, message);
-                                         });
-  if (!network) return die(network.error().message);
-  raw_network = network->get();
-  net::NetTransport transport(**network);
 
   std::ofstream trace;
   if (args.contains("--trace")) {
@@ -230,69 +174,55 @@ int main(int argc, char** argv) {
     if (what == "confirmed") trace << ' ' << block.candidate.packages.size();
     trace << std::endl;
   };
+  o.on_proposed = [&](const SemiFinishedBlock& b) { trace_line("proposed", b); };
+  o.on_confirmed = [&](const SemiFinishedBlock& b) { trace_line("confirmed", b); };
 
-  SignatureCache signature_cache;
-  ValidationPool validation_pool(static_cast<unsigned>(number(args, "--verify-threads", 0)));
-  ServiceConfig config;
-  config.consensus = {self, &*key, pool, {}, 120'000'000};
-  const TimeUs window = static_cast<TimeUs>(number(args, "--window-ms", 50)) * 1000;
-  config.consensus.buffers.data_window = window;
-  config.consensus.buffers.policy_window = window;
-  config.consensus.buffers.max_data_packages = number(args, "--max-data-packages", 1000);
-  config.consensus.buffers.max_data_bytes = 64u << 20;
-  config.consensus.round_timeout =
-      static_cast<TimeUs>(number(args, "--round-timeout-ms", 2000)) * 1000;
-  config.consensus.silence = static_cast<TimeUs>(number(args, "--silence-ms", 3000)) * 1000;
-  config.consensus.data_diff = config.consensus.policy_diff = genesis->difficulty;
-  const std::string mode = args.contains("--mode") ? args["--mode"] : "concurrent";
-  if (mode != "concurrent" && mode != "inorder") return die("unknown --mode " + mode);
-  config.consensus.mode = mode == "inorder" ? ValidationMode::in_order : ValidationMode::concurrent;
-  if (!args.contains("--signature-cache") || args["--signature-cache"] == "on") {
-    config.consensus.signature_cache = &signature_cache;
+  // Misbehaving: marks in every other member's name, signed with our own key, for every
+  // proposal as it arrives (before this node's own checks could delay them).
+  std::atomic<NodeRuntime*> forger{nullptr};
+  if (misbehave == "forge-mark") {
+    o.on_message = [&](const std::string&, const Bytes& message) {
+      NodeRuntime* rt = forger.load();
+      if (rt == nullptr || !misbehaving) return;
+      auto decoded = decode_message(message);
+      if (!decoded || !std::holds_alternative<Proposal>(*decoded)) return;
+      const Hash256 hash = std::get<Proposal>(*decoded).block.candidate.hash();
+      for (const GenesisNode& other : rt->genesis().nodes) {
+        if (other.id == self) continue;
+        auto signature = rt->key().sign(valid_mark_signing_message(hash));
+        if (signature) {
+          (void)rt->network().broadcast(
+              encode_message(Mark{hash, ValidMark{other.id, *signature}}));
+        }
+      }
+    };
   }
-  config.consensus.validation_pool = &validation_pool;
-  config.mining = {.data_diff = genesis->difficulty,
-                   .policy_diff = genesis->difficulty,
-                   .slice = {0, 0, UINT64_MAX}};
-  config.miner_threads = 1;
-  config.tick = 5'000;
-  config.log = [&self](const std::string& line) {
-    std::cout << "consensus[" << self << "]: " << line << std::endl;
-  };
-  std::optional<AlarmCommand> alarm;
-  if (args.contains("--alarm-command")) alarm.emplace(std::vector{args["--alarm-command"]});
-  config.on_accusation = [&self, &alarm](const Accusation& a) {
-    std::cout << "ALARM[" << self << "]: " << a.proposal.candidate.leader << " accused by "
-              << a.accuser << " (" << to_string(a.verdict) << ")" << std::endl;
-    if (!alarm) return;
-    if (auto raised = alarm->raise(a); !raised) std::cout << raised.error().message << std::endl;
-  };
-  config.on_misbehaviour = [&self, &alarm](const Misbehaviour& m) {
-    std::cout << "ALARM[" << self << "]: " << m.node << " misbehaved (" << to_string(m.offence)
-              << ": " << m.detail << ")" << std::endl;
-    if (!alarm) return;
-    if (auto raised = alarm->raise(m); !raised) std::cout << raised.error().message << std::endl;
-  };
-  config.on_pool_changed = [&network] { (*network)->recheck_admission(); };
-  config.on_proposed = [&](const SemiFinishedBlock& b) { trace_line("proposed", b); };
-  config.on_confirmed = [&](const SemiFinishedBlock& b) { trace_line("confirmed", b); };
   if (misbehave == "invalid-package") {
-    config.tamper_candidate = [&misbehaving](Candidate& c) {
+    o.tamper_candidate = [&misbehaving](Candidate& c) {
       if (misbehaving && !c.packages.empty() && c.type == BlockType::data) {
         c.packages[0] = with_broken_signature(c.packages[0]);
       }
     };
   }
-  auto service = std::make_unique<NodeService>(config, view, transport);
-  inbox = service.get();
-  std::cout << "ready " << self << " " << (*network)->port() << std::endl;
+
+  auto runtime = NodeRuntime::start(std::move(o));
+  if (!runtime) return die(runtime.error().message);
+  NodeRuntime& rt = **runtime;
+  forger = &rt;
+  NodeService* service = &rt.service();
+  const Genesis& genesis = rt.genesis();
+
+  const fs::path spool = args["--spool"];
+  fs::create_directories(spool / "inbox");
+  fs::create_directories(spool / "done");
+  std::cout << "ready " << self << " " << rt.port() << std::endl;
 
   std::list<Pending> pending;
   auto next_report = std::chrono::steady_clock::now();
   while (!g_stop) {
     if (std::chrono::steady_clock::now() >= next_report) {
       // A heartbeat in the log, for reading a failed test.
-      const net::NetMetrics m = (*network)->snapshot();
+      const net::NetMetrics m = rt.network().snapshot();
       const NodeSnapshot s = service->snapshot();
       std::cout << "net: peers " << m.connected.size() << ", frames in " << m.frames_in << " out "
                 << m.frames_out << ", delivered " << m.delivered << ", confirmed " << s.confirmed
@@ -307,8 +237,8 @@ int main(int argc, char** argv) {
       if (misbehave == "bad-pow" && misbehaving) {
         static bool low = false;
         low = !low;
-        if (auto block = bad_pow_block(view, genesis->difficulty, low)) {
-          (void)(*network)->broadcast(encode_message(MinedBlock{*block}));
+        if (auto block = bad_pow_block(rt.store(), genesis.difficulty, low)) {
+          (void)rt.network().broadcast(encode_message(MinedBlock{*block}));
         }
       }
     }
@@ -340,10 +270,8 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  // The network first, so that no message reaches a service that is stopping.
-  (*network)->stop();
-  inbox = nullptr;
-  service.reset();
+  forger = nullptr;
+  rt.stop();  // the network first, so that no message reaches a service that is stopping
   std::cout << "stopped " << self << std::endl;
   return 0;
 }
