@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/chain_commands.h"
+#include "agent/daemon_commands.h"
 #include "agent/demo.h"
 #include "agent/measure_command.h"
 #include "agent/version.h"
@@ -69,8 +70,17 @@ Measuring a guest directly through its qemu-guest-agent (no daemon needed):
       unless given. Exit status: 0 nothing changed, else the sum of 1 added, 2 removed,
       4 changed, 8 error (including bad arguments).
 
-Cluster commands (status, vms, verify, policy, ...) arrive with the daemon; see the
-project issues.
+Asking the running mchaind (--socket PATH, default /run/mchain/mchaind.sock; root or the
+control group):
+  status [--json]            The node, its chain, valid pool, links and what it runs without.
+  peers [--json]             Every other member of the genesis file and whether it is linked.
+  metrics                    Prometheus text exposition of the node's counters.
+  package submit FILE [--wait] [--json]
+      Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
+      with --wait, answered once its semi-finished block is durable.
+
+Exit status: 0 success, 1 failure (a refused request, a chain that does not verify, ...),
+2 usage error, 3 mchaind not reachable on its control socket (measure has its own, above).
 )";
 
 struct Args {
@@ -92,9 +102,10 @@ struct Args {
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
   for (std::string_view known :
-       {"--dir", "--file", "--flip", "--out", "--alg", "--store", "--from", "--to", "--diff",
-        "--qga-socket", "--domain", "--connect", "--policy", "--baseline", "--collector", "--vm",
-        "--timeout", "--report-out", "--chain", "--node", "--time", "--difficulty"}) {
+       {"--dir",    "--file",     "--flip",      "--out",        "--alg",     "--store",
+        "--from",   "--to",       "--diff",      "--qga-socket", "--domain",  "--connect",
+        "--policy", "--baseline", "--collector", "--vm",         "--timeout", "--report-out",
+        "--chain",  "--node",     "--time",      "--difficulty", "--socket"}) {
     if (name == known) return true;
   }
   return false;
@@ -303,7 +314,8 @@ int run_genesis(const Args& args) {
   const auto& words = args.positional;
   if (words.size() >= 2 && words[1] == "show") {
     if (!only_known_flags(args, {"--json"})) return kUsageError;
-    if (words.size() != 3 || !args.options.empty()) return usage_error("genesis show needs one FILE");
+    if (words.size() != 3 || !args.options.empty())
+      return usage_error("genesis show needs one FILE");
     auto genesis = load_genesis(words[2]);
     if (!genesis) {
       std::cerr << "mchainctl: " << genesis.error().message << '\n';
@@ -328,7 +340,9 @@ int run_genesis(const Args& args) {
   }
   if (!only_known_flags(args, {})) return kUsageError;
   // Built as JSON text and parsed back, so that create checks exactly what nodes will check.
-  nlohmann::ordered_json doc = {{"chain", ""}, {"time", format_time(now_us())}, {"difficulty", 16},
+  nlohmann::ordered_json doc = {{"chain", ""},
+                                {"time", format_time(now_us())},
+                                {"difficulty", 16},
                                 {"nodes", nlohmann::ordered_json::array()}};
   std::optional<std::string> out;
   for (const auto& [name, value] : args.options) {
@@ -443,6 +457,26 @@ int run_measure(const Args& args) {
   return agent::run_measure(o, std::cout, std::cerr);
 }
 
+int run_daemon_command(const Args& args) {
+  const auto& words = args.positional;
+  const bool submit = words[0] == "package";
+  if (!only_known_flags(args, submit ? std::initializer_list<std::string_view>{"--json", "--wait"}
+                                     : std::initializer_list<std::string_view>{"--json"})) {
+    return kUsageError;
+  }
+  agent::DaemonCommandOptions o;
+  if (auto socket = args.option("--socket")) o.socket = *socket;
+  o.json = args.flag("--json");
+  if (submit) {
+    if (words.size() != 3) return usage_error("package submit needs one FILE");
+    return agent::daemon_submit(o, words[2], args.flag("--wait"), std::cout, std::cerr);
+  }
+  if (words.size() != 1) return usage_error(words[0] + " takes no arguments");
+  if (words[0] == "status") return agent::daemon_status(o, std::cout, std::cerr);
+  if (words[0] == "peers") return agent::daemon_peers(o, std::cout, std::cerr);
+  return agent::daemon_metrics(o, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -469,6 +503,10 @@ int main(int argc, char** argv) {
   }
   if (words[0] == "package" && words.size() >= 2 && words[1] == "show") {
     return run_package_show(*args);
+  }
+  if (words[0] == "status" || words[0] == "peers" || words[0] == "metrics" ||
+      (words[0] == "package" && words.size() >= 2 && words[1] == "submit")) {
+    return run_daemon_command(*args);
   }
   if (words[0] == "chain") return run_chain(*args);
   if (words[0] == "history") return run_history(*args);

@@ -149,6 +149,8 @@ class ConsensusNode {
   std::uint64_t confirmed_count() const { return confirmed_count_; }
   const Hash256& last_semi_finished() const { return last_; }
   const CandidateBuffers& buffers() const { return buffers_; }
+  // A round has work under way: a proposal being marked, or this node's own in flight.
+  bool round_open() const { return current_.has_value() || proposed_; }
   const ConsensusCounters& counters() const { return counters_; }
 
  private:

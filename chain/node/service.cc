@@ -162,6 +162,9 @@ void NodeService::consensus_loop() {
     NodeSnapshot snap{node_.counters(), node_.valid_pool(),      node_.suspended(),
                       node_.attempt(),  node_.confirmed_count(), 0};
     if (auto tip = store_.tip()) snap.height = tip->height;
+    snap.waiting = node_.buffers().size(BlockType::data) + node_.buffers().size(BlockType::policy);
+    snap.round_open = node_.round_open();
+    snap.ticks = snapshot_ticks_++;
     lock.lock();
     snapshot_ = std::move(snap);
   }

@@ -42,6 +42,9 @@ struct NodeSnapshot {
   std::uint64_t attempt = 0;
   std::uint64_t confirmed = 0;
   std::uint64_t height = 0;  // main-chain tip
+  std::size_t waiting = 0;   // packages in the candidate buffers
+  bool round_open = false;   // a proposal or a due candidate is not confirmed yet
+  std::uint64_t ticks = 0;   // consensus loop iterations: alive if it grows (watchdog)
 };
 
 class NodeService {
@@ -82,6 +85,7 @@ class NodeService {
   void fail_all(std::multimap<Hash256, Promise>& waiting, const std::string& why);
 
   ServiceConfig config_;
+  std::uint64_t snapshot_ticks_ = 0;  // consensus thread only
   Store& store_;
   ConsensusNode node_;  // touched by the consensus thread only (after construction)
 

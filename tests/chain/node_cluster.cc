@@ -406,24 +406,29 @@ Package TestCluster::report(const World& w, const std::string& text) const {
                                 as_bytes(text), signers(w)));
 }
 
+std::vector<std::pair<std::string, Package>> TestCluster::world_packages(const World& w) const {
+  return {{"user", must(make_membership_package({Uuid{}, "alice", id(0), now_us()},
+                                                MembershipRecord{MembershipAction::register_user,
+                                                                 "alice", w.alice.public_key()},
+                                                {nullptr, &w.alice, &key(0)}))},
+          {"binding",
+           must(make_binding_package({w.vm, "alice", id(0), now_us()}, PolicyRef{},
+                                     BindingEvent::started, w.vm_key.public_key(), signers(w)))},
+          {"policy",
+           must(make_policy_package({w.vm, "alice", id(0), now_us()}, w.policy1, signers(w)))}};
+}
+
 bool TestCluster::setup_world(const World& w, std::chrono::milliseconds within) {
   const std::size_t n = size();
-  return hand(0, "user",
-              must(make_membership_package(
-                  {Uuid{}, "alice", id(0), now_us()},
-                  MembershipRecord{MembershipAction::register_user, "alice", w.alice.public_key()},
-                  {nullptr, &w.alice, &key(0)})),
-              within) &&
-         wait_confirmed_everywhere(1, within) &&
-         hand(1 % n, "binding",
-              must(make_binding_package({w.vm, "alice", id(0), now_us()}, PolicyRef{},
-                                        BindingEvent::started, w.vm_key.public_key(), signers(w))),
-              within) &&
-         wait_confirmed_everywhere(2, within) &&
-         hand(2 % n, "policy",
-              must(make_policy_package({w.vm, "alice", id(0), now_us()}, w.policy1, signers(w))),
-              within) &&
-         wait_confirmed_everywhere(3, within);
+  auto packages = world_packages(w);
+  for (std::size_t i = 0; i < packages.size(); ++i) {
+    auto& [name, package] = packages[i];
+    if (!hand(i % n, name, std::move(package), within) ||
+        !wait_confirmed_everywhere(i + 1, within)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::size_t TestCluster::stop_and_expect_one_chain(std::vector<std::size_t> nodes) {

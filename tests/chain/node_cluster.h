@@ -159,6 +159,8 @@ class TestCluster {
   // binding ("binding") and policy v1 ("policy"), and data packages on that policy.
   PackageSigners signers(const World& w) const;
   Package report(const World& w, const std::string& text) const;
+  // The three setup packages, in the order they must be confirmed.
+  std::vector<std::pair<std::string, Package>> world_packages(const World& w) const;
   // On a cluster with nothing confirmed yet: hands the three setup packages to nodes 0, 1, 2
   // (modulo size), each after the previous one is confirmed everywhere, since a package may
   // only go to a node that has confirmed what it depends on. Blocks 1 to 3 then.

@@ -1,0 +1,276 @@
+#include "agent/daemon.h"
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "agent/control.h"
+#include "agent/version.h"
+#include "chain/net/peer_network.h"
+#include "chain/node/runtime.h"
+#include "chain/store/store.h"
+
+namespace mchain::agent {
+
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto kLoopPeriod = 100ms;
+// How long a submission without --wait waits for a refusal before it answers "buffered".
+constexpr auto kRefusalWindow = 500ms;
+
+Json error(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
+
+}  // namespace
+
+struct Daemon::State {
+  DaemonConfig config;
+  const Logger* log = nullptr;
+  TimeUs started = 0;
+  std::unique_ptr<NodeRuntime> node;
+  std::unique_ptr<ControlServer> control;
+  std::atomic<bool> draining{false};
+
+  // Submissions waiting for their confirmation, answered by a waiter thread each; joined on
+  // stop (the service fails them with "stopped").
+  struct Waiter {
+    std::shared_ptr<std::atomic<bool>> done;
+    std::jthread thread;
+  };
+  std::mutex waiters_mutex;
+  std::vector<Waiter> waiters;
+
+  Json status() const {
+    const NodeSnapshot s = node->service().snapshot();
+    const net::NetMetrics m = node->network().snapshot();
+    Json peers = Json::array();
+    for (const std::string& p : m.connected) peers.push_back(p);
+    Json pool = Json::array();
+    for (const std::string& p : s.pool) pool.push_back(p);
+    return {{"ok", true},
+            {"node", config.node_id},
+            {"version", std::string(version())},
+            {"chain", node->genesis().chain},
+            {"genesis", to_hex(node->genesis().hash())},
+            {"uptime_s", (now_us() - started) / 1'000'000},
+            {"confirmed", s.confirmed},
+            {"height", s.height},
+            {"pool", pool},
+            {"suspended", s.suspended},
+            {"attempt", s.attempt},
+            {"waiting", s.waiting},
+            {"linked", peers},
+            {"libvirt", config.libvirt_uri ? Json(*config.libvirt_uri) : Json(nullptr)},
+            {"tpm", config.tpm_device ? Json(config.tpm_device->string()) : Json(nullptr)},
+            {"draining", draining.load()}};
+  }
+
+  Json peers() const {
+    const net::NetMetrics m = node->network().snapshot();
+    Json out = Json::array();
+    for (const GenesisNode& n : node->genesis().nodes) {
+      if (n.id == config.node_id) continue;
+      out.push_back(
+          {{"id", n.id}, {"address", address_text(n)}, {"linked", m.connected.contains(n.id)}});
+    }
+    return {{"ok", true}, {"peers", out}};
+  }
+
+  Json chain_tip() const {
+    Json out = {{"ok", true}, {"confirmed", node->service().snapshot().confirmed}};
+    if (auto last = node->store().last_confirmed()) out["last_confirmed"] = to_hex(*last);
+    if (auto tip = node->store().tip()) {
+      out["height"] = tip->height;
+      out["hash"] = to_hex(tip->hash);
+      out["work"] = to_hex(tip->work.big_endian());
+    }
+    return out;
+  }
+
+  std::string metrics() const {
+    const NodeSnapshot s = node->service().snapshot();
+    const net::NetMetrics m = node->network().snapshot();
+    std::ostringstream out;
+    auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+      out << "# HELP mchain_" << name << ' ' << help << "\n# TYPE mchain_" << name << ' ' << type
+          << "\nmchain_" << name << ' ' << value << '\n';
+    };
+    metric("confirmed_blocks", "gauge", "Semi-finished blocks confirmed here.", s.confirmed);
+    metric("main_chain_height", "gauge", "Height of the main chain's tip.", s.height);
+    metric("valid_pool_nodes", "gauge", "Nodes in the valid pool.", s.pool.size());
+    metric("waiting_packages", "gauge", "Packages in the candidate buffers.", s.waiting);
+    metric("linked_peers", "gauge", "Peers with an established link.", m.connected.size());
+    metric("proposals_total", "counter", "Candidates this node proposed.", s.counters.proposals);
+    metric("marks_total", "counter", "Valid marks this node gave.", s.counters.marks);
+    metric("round_timeouts_total", "counter", "Rounds that timed out.", s.counters.timeouts);
+    metric("accusations_total", "counter", "Accusations made or accepted.", s.counters.accusations);
+    metric("offences_total", "counter", "Bad data peers sent.", s.counters.offences);
+    metric("bad_blocks_total", "counter", "Mature blocks refused.", s.counters.bad_blocks);
+    metric("peer_frames_in_total", "counter", "Frames received from peers.", m.frames_in);
+    metric("peer_frames_out_total", "counter", "Frames sent to peers.", m.frames_out);
+    metric("peer_refusals_total", "counter", "Peer links refused at admission.",
+           m.refused_unknown + m.refused_wrong_key + m.refused_handshake);
+    return out.str();
+  }
+
+  void submit(const Json& request, const ControlServer::Reply& reply) {
+    if (draining) return reply(error("mchaind is stopping: no new packages"));
+    const auto hex = request.find("package");
+    if (hex == request.end() || !hex->is_string()) {
+      return reply(error("submit: expected \"package\": the encoded package in hex"));
+    }
+    auto bytes = from_hex(hex->get<std::string>());
+    if (!bytes) return reply(error("submit: \"package\" is not hex"));
+    auto package = Package::decode(*bytes);
+    if (!package) return reply(error("submit: " + package.error().message));
+    const Hash256 id = package->id();
+    auto confirmed = node->service().submit(*std::move(package));
+    const bool wait = request.value("wait", false);
+    // Answered off the control thread: with wait, once the block is durable; without, as
+    // soon as a refusal comes back or the package has been buffered for a moment.
+    spawn_waiter([reply, id, wait, f = std::move(confirmed)]() mutable {
+      if (!wait && f.wait_for(kRefusalWindow) != std::future_status::ready) {
+        return reply({{"ok", true}, {"package", to_hex(id)}, {"buffered", true}});
+      }
+      auto r = f.get();
+      if (!r) return reply(error(r.error().message));
+      reply({{"ok", true}, {"package", to_hex(id)}, {"semi_finished", to_hex(*r)}});
+    });
+  }
+
+  void spawn_waiter(std::move_only_function<void()> work) {
+    std::lock_guard lock(waiters_mutex);
+    std::erase_if(waiters, [](const Waiter& w) { return w.done->load(); });  // joins them
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    waiters.push_back({done, std::jthread([done, work = std::move(work)]() mutable {
+                         work();
+                         *done = true;
+                       })});
+  }
+
+  void handle(const ControlPeer&, const Json& request, const ControlServer::Reply& reply) {
+    const std::string command = request["command"].get<std::string>();
+    if (command == "status") return reply(status());
+    if (command == "peers") return reply(peers());
+    if (command == "chain-tip") return reply(chain_tip());
+    if (command == "metrics") return reply({{"ok", true}, {"text", metrics()}});
+    if (command == "submit") return submit(request, reply);
+    reply(error("unknown command \"" + command + "\""));
+  }
+};
+
+Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger& log) {
+  auto state = std::make_unique<State>();
+  state->config = std::move(config);
+  state->log = &log;
+  state->started = now_us();
+  const DaemonConfig& c = state->config;
+  std::error_code ec;
+  std::filesystem::create_directories(c.state_dir, ec);
+  if (ec) return fail("state directory " + c.state_dir.string() + ": " + ec.message());
+
+  NodeRuntimeOptions o;
+  o.genesis_file = c.genesis_file;
+  o.node_id = c.node_id;
+  o.key_file = c.key_file;
+  o.store_dir = c.store_dir();
+  o.join_at = c.join_at;
+  o.listen_host = c.listen_host;
+  o.round_timeout = c.round_timeout;
+  o.silence = c.silence;
+  o.window = c.window;
+  o.mode = c.mode;
+  o.verify_threads = c.verify_threads;
+  o.miner_threads = c.miner_threads;
+  o.alarm_command = c.alarm_command;
+  o.log = [&log](const std::string& line) { log.info("consensus: " + line); };
+  o.net_log = [&log](const std::string& line) { log.info(line); };
+  o.on_accusation = [&log](const Accusation& a) {
+    log.warning("ALARM: leader " + a.proposal.candidate.leader + " accused by " + a.accuser +
+                ": package " + std::to_string(a.package_index) + " is " +
+                std::string(to_string(a.verdict)));
+  };
+  o.on_misbehaviour = [&log](const Misbehaviour& m) {
+    log.warning("ALARM: peer " + m.node + " sent " + std::string(to_string(m.offence)) + ": " +
+                m.detail);
+  };
+  auto node = NodeRuntime::start(std::move(o));
+  if (!node) return std::unexpected(node.error());
+  state->node = *std::move(node);
+
+  State* raw = state.get();
+  ControlServer::Options control;
+  control.socket = c.control_socket;
+  control.group = c.control_group;
+  control.log = [&log](const std::string& line) { log.warning(line); };
+  auto server = ControlServer::start(
+      control, [raw](const ControlPeer& peer, const Json& request, ControlServer::Reply reply) {
+        raw->handle(peer, request, reply);
+      });
+  if (!server) return std::unexpected(server.error());
+  state->control = *std::move(server);
+
+  log.info("mchaind " + std::string(version()) + ": node " + c.node_id + " of chain \"" +
+           state->node->genesis().chain + "\" (" +
+           to_hex(state->node->genesis().hash()).substr(0, 16) + "), listening for peers on port " +
+           std::to_string(state->node->port()) + ", control socket " + c.control_socket.string());
+  log.info(c.libvirt_uri ? "libvirt: " + *c.libvirt_uri + " (the monitor is not wired in yet)"
+                         : "running without libvirt (\"libvirt\": null): no VM is followed");
+  log.info(c.tpm_device ? "TPM: " + c.tpm_device->string() + " (not used yet: file key)"
+                        : "running without a TPM: the node key is the file " + c.key_file.string());
+  return std::unique_ptr<Daemon>(new Daemon(std::move(state)));
+}
+
+Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Daemon::~Daemon() {
+  if (state_->control) state_->control->stop();
+  if (state_->node) state_->node->stop();
+  std::lock_guard lock(state_->waiters_mutex);
+  state_->waiters.clear();  // joined: every waiter's future is resolved by the stop
+}
+
+int Daemon::run(const std::atomic<bool>& stop) {
+  State& s = *state_;
+  notify_systemd("READY=1");
+  notify_systemd("STATUS=serving");
+  const auto watchdog = watchdog_interval();
+  auto next_ping = std::chrono::steady_clock::now();
+  std::uint64_t last_ticks = 0;
+  while (!stop) {
+    std::this_thread::sleep_for(kLoopPeriod);
+    if (watchdog && std::chrono::steady_clock::now() >= next_ping) {
+      // Pinged only while the consensus loop goes round: a stuck node gets restarted.
+      const std::uint64_t ticks = s.node->service().snapshot().ticks;
+      if (ticks != last_ticks) notify_systemd("WATCHDOG=1");
+      last_ticks = ticks;
+      next_ping = std::chrono::steady_clock::now() + *watchdog / 2;
+    }
+  }
+  notify_systemd("STOPPING=1");
+  s.draining = true;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(s.config.drain_timeout);
+  for (;;) {
+    const NodeSnapshot snap = s.node->service().snapshot();
+    if (snap.waiting == 0 && !snap.round_open) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      s.log->warning("stopping with " + std::to_string(snap.waiting) +
+                     " packages unconfirmed after the drain timeout; they stay with the peers");
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  s.control->stop();
+  s.node->stop();
+  s.log->info("stopped cleanly after " + std::to_string(s.node->service().snapshot().confirmed) +
+              " confirmed blocks");
+  return 0;
+}
+
+}  // namespace mchain::agent

@@ -1,0 +1,118 @@
+#include "agent/daemon_commands.h"
+
+#include <ostream>
+
+#include "agent/control.h"
+#include "chain/file_io.h"
+#include "chain/types.h"
+
+namespace mchain::agent {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Sends the request; prints the error and returns the exit status on failure.
+std::optional<Json> ask(const DaemonCommandOptions& o, const Json& request, std::ostream& err,
+                        int& status) {
+  auto response = control_request(o.socket, request, o.timeout);
+  if (!response) {
+    err << "mchainctl: " << response.error().message << '\n';
+    status = kExitUnreachable;
+    return std::nullopt;
+  }
+  if (!response->value("ok", false)) {
+    err << "mchainctl: mchaind: " << response->value("error", std::string("request refused"))
+        << '\n';
+    status = 1;
+    return std::nullopt;
+  }
+  status = 0;
+  return *std::move(response);
+}
+
+std::string list(const Json& array) {
+  std::string out;
+  for (const auto& item : array) out += (out.empty() ? "" : ", ") + item.get<std::string>();
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+int daemon_status(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "status"}}, err, status);
+  if (!r) return status;
+  r->erase("ok");
+  if (o.json) {
+    out << r->dump(2) << '\n';
+    return 0;
+  }
+  out << "node:        " << r->value("node", "")
+      << (r->value("suspended", false) ? " (suspended)" : "")
+      << (r->value("draining", false) ? " (stopping)" : "") << '\n'
+      << "chain:       " << r->value("chain", "") << " (genesis "
+      << r->value("genesis", "").substr(0, 16) << ")\n"
+      << "confirmed:   " << r->value("confirmed", 0) << " semi-finished blocks, main chain height "
+      << r->value("height", 0) << '\n'
+      << "valid pool:  " << list((*r)["pool"]) << '\n'
+      << "linked to:   " << list((*r)["linked"]) << '\n'
+      << "waiting:     " << r->value("waiting", 0) << " packages\n"
+      << "libvirt:     "
+      << ((*r)["libvirt"].is_null() ? "not used" : (*r)["libvirt"].get<std::string>()) << '\n'
+      << "TPM:         "
+      << ((*r)["tpm"].is_null() ? "none (file key)" : (*r)["tpm"].get<std::string>()) << '\n'
+      << "version:     " << r->value("version", "") << ", up " << r->value("uptime_s", 0) << " s\n";
+  return 0;
+}
+
+int daemon_peers(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "peers"}}, err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << (*r)["peers"].dump(2) << '\n';
+    return 0;
+  }
+  for (const auto& p : (*r)["peers"]) {
+    out << p.value("id", "") << '\t' << p.value("address", "") << '\t'
+        << (p.value("linked", false) ? "linked" : "not linked") << '\n';
+  }
+  return 0;
+}
+
+int daemon_metrics(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "metrics"}}, err, status);
+  if (!r) return status;
+  out << r->value("text", "");
+  return 0;
+}
+
+int daemon_submit(const DaemonCommandOptions& o, const std::filesystem::path& file, bool wait,
+                  std::ostream& out, std::ostream& err) {
+  auto bytes = read_small_file(file, 64u << 20, "package");
+  if (!bytes) {
+    err << "mchainctl: " << bytes.error().message << '\n';
+    return 1;
+  }
+  DaemonCommandOptions long_wait = o;
+  if (wait) long_wait.timeout = std::max(o.timeout, std::chrono::milliseconds(120'000));
+  int status = 0;
+  auto r =
+      ask(long_wait, {{"command", "submit"}, {"package", to_hex(as_bytes(*bytes))}, {"wait", wait}},
+          err, status);
+  if (!r) return status;
+  if (o.json) {
+    r->erase("ok");
+    out << r->dump(2) << '\n';
+  } else if (r->contains("semi_finished")) {
+    out << "package " << r->value("package", "") << " confirmed in semi-finished block "
+        << r->value("semi_finished", "") << '\n';
+  } else {
+    out << "package " << r->value("package", "") << " accepted; waiting for a round\n";
+  }
+  return 0;
+}
+
+}  // namespace mchain::agent

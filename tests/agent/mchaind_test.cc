@@ -1,0 +1,318 @@
+// mchaind as systemd runs it: three daemons on loopback, each with its config, state
+// directory, control socket and a $NOTIFY_SOCKET the test listens on; packages go in through
+// the control socket (and mchainctl), SIGTERM drains.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/control.h"
+#include "chain/file_io.h"
+#include "chain/node_cluster.h"
+#include "temp_dir.h"
+
+namespace mchain::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kDaemon = std::string(MCHAIN_BINARY_DIR) + "/agent/mchaind";
+const std::string kCtl = std::string(MCHAIN_BINARY_DIR) + "/agent/mchainctl";
+
+// A datagram socket standing in for systemd's $NOTIFY_SOCKET.
+class NotifyListener {
+ public:
+  explicit NotifyListener(fs::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  }
+  ~NotifyListener() { ::close(fd_); }
+  const fs::path& path() const { return path_; }
+
+  // Waits for a datagram equal to `state`, keeping everything received.
+  bool wait_for(const std::string& state, std::chrono::milliseconds within) {
+    for (auto deadline = Clock::now() + within;;) {
+      std::array<char, 512> buffer;
+      for (ssize_t n; (n = ::recv(fd_, buffer.data(), buffer.size(), 0)) > 0;) {
+        received_.emplace_back(buffer.data(), static_cast<std::size_t>(n));
+      }
+      if (std::find(received_.begin(), received_.end(), state) != received_.end()) return true;
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::vector<std::string> received_;
+};
+
+class Daemon {
+ public:
+  Daemon(fs::path dir, std::string id) : dir_(std::move(dir)), id_(std::move(id)) {}
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  fs::path socket() const { return dir_ / (id_ + ".sock"); }
+  fs::path log_file() const { return dir_ / (id_ + ".log"); }
+  fs::path config() const { return dir_ / (id_ + ".json"); }
+
+  void write_config(const fs::path& genesis, const fs::path& key) {
+    const Json c = {{"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
+                    {"state_dir", (dir_ / (id_ + "-state")).string()},
+                    {"control", {{"socket", socket().string()}}},
+                    {"libvirt", nullptr},
+                    {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
+                    {"drain_timeout_ms", 20000}};
+    std::ofstream(config()) << c.dump(2);
+  }
+
+  bool start(const NotifyListener& notify, std::optional<std::chrono::microseconds> watchdog = {}) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int log = ::open(log_file().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      ::dup2(log, STDOUT_FILENO);
+      ::dup2(log, STDERR_FILENO);
+      ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
+      if (watchdog) {
+        ::setenv("WATCHDOG_USEC", std::to_string(watchdog->count()).c_str(), 1);
+        ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+      }
+      ::execl(kDaemon.c_str(), kDaemon.c_str(), "--config", config().c_str(), nullptr);
+      ::_exit(127);
+    }
+    return pid_ > 0;
+  }
+
+  // SIGTERM and wait; the exit status (128 + signal if one ended it).
+  int stop(std::chrono::seconds within = 30s) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    for (auto deadline = Clock::now() + within; Clock::now() < deadline;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << id_ << " did not stop within " << within.count() << " s";
+    return -1;
+  }
+
+  Result<Json> ask(const Json& request, std::chrono::milliseconds timeout = 10s) const {
+    return control_request(socket(), request, timeout);
+  }
+
+  // Polls `status` until `condition` holds.
+  bool wait_status(const std::function<bool(const Json&)>& condition, std::chrono::seconds within) {
+    for (auto deadline = Clock::now() + within; Clock::now() < deadline;
+         std::this_thread::sleep_for(50ms)) {
+      if (auto s = ask({{"command", "status"}}, 2s); s && condition(*s)) return true;
+    }
+    return false;
+  }
+
+  std::string log() const {
+    auto text = read_small_file(log_file(), 1 << 22, "log");
+    return text ? *text : "";
+  }
+
+ private:
+  fs::path dir_;
+  std::string id_;
+  pid_t pid_ = -1;
+};
+
+std::string run(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ":" + out;
+}
+
+class Daemons : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.ok());
+    for (std::size_t i = 0; i < 3; ++i) {
+      daemons_.push_back(std::make_unique<Daemon>(tmp_.path(), testing::TestCluster::id(i)));
+      daemons_.back()->write_config(tmp_.path() / "genesis.json",
+                                    tmp_.path() / (testing::TestCluster::id(i) + ".key"));
+      notify_.push_back(
+          std::make_unique<NotifyListener>(tmp_.path() / ("notify-" + std::to_string(i))));
+    }
+  }
+
+  void start_all() {
+    for (std::size_t i = 0; i < 3; ++i) ASSERT_TRUE(daemons_[i]->start(*notify_[i]));
+    for (std::size_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(notify_[i]->wait_for("READY=1", 30s)) << daemons_[i]->log();
+      ASSERT_TRUE(
+          daemons_[i]->wait_status([](const Json& s) { return s["linked"].size() == 2; }, 30s))
+          << daemons_[i]->log();
+    }
+  }
+
+  bool confirmed_everywhere(std::uint64_t count) {
+    for (auto& d : daemons_) {
+      if (!d->wait_status(
+              [&](const Json& s) { return s["confirmed"].get<std::uint64_t>() >= count; }, 60s)) {
+        ADD_FAILURE() << "not confirmed " << count << ":\n" << d->log();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Writes `package` to a file, as an operator would hand it to mchainctl.
+  fs::path package_file(const std::string& name, const Package& package) {
+    const fs::path file = tmp_.path() / (name + ".pkg");
+    const Bytes bytes = package.encode();
+    EXPECT_TRUE(
+        write_file_atomically(file, std::string(bytes.begin(), bytes.end()), 0644, "package"));
+    return file;
+  }
+
+  testing::TempDir tmp_{"mchaind"};
+  testing::World w_;
+  testing::TestCluster cluster_{tmp_.path()};
+  std::vector<std::unique_ptr<Daemon>> daemons_;
+  std::vector<std::unique_ptr<NotifyListener>> notify_;
+};
+
+TEST_F(Daemons, ThreeDaemonsConfirmWhatTheirControlSocketsAreHanded) {
+  start_all();
+  // The world's setup through three different daemons: the first through mchainctl.
+  auto world = cluster_.world_packages(w_);
+  const std::string out =
+      run(kCtl + " package submit " + package_file("user", world[0].second).string() +
+          " --wait --socket " + daemons_[0]->socket().string());
+  EXPECT_TRUE(out.starts_with("0:package ")) << out;
+  EXPECT_NE(out.find("confirmed in semi-finished block"), std::string::npos) << out;
+  ASSERT_TRUE(confirmed_everywhere(1));
+  for (std::size_t i = 1; i < 3; ++i) {
+    auto r = daemons_[i]->ask(
+        {{"command", "submit"}, {"package", to_hex(world[i].second.encode())}, {"wait", true}},
+        60s);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ((*r)["ok"], true) << r->dump();
+    EXPECT_EQ((*r)["package"], to_hex(world[i].second.id()));
+    ASSERT_TRUE(confirmed_everywhere(i + 1));
+  }
+  // Handing in a confirmed package again is answered with the block that holds it; one the
+  // chain refuses comes back with its verdict.
+  auto again =
+      daemons_[2]->ask({{"command", "submit"}, {"package", to_hex(world[1].second.encode())}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)["ok"], true) << again->dump();
+  EXPECT_TRUE(again->contains("semi_finished")) << again->dump();
+  Bytes forged = cluster_.report(w_, "forged").encode();
+  forged[forged.size() - 3] ^= 0x01;  // inside the last signature: decodes, does not verify
+  auto refused = daemons_[2]->ask({{"command", "submit"}, {"package", to_hex(forged)}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ((*refused)["ok"], false) << refused->dump();
+  EXPECT_NE(refused->value("error", "").find("bad-"), std::string::npos) << refused->dump();
+
+  // What an operator reads.
+  const std::string status =
+      run(kCtl + " status --json --socket " + daemons_[1]->socket().string());
+  ASSERT_TRUE(status.starts_with("0:")) << status;
+  const Json s = Json::parse(status.substr(2));
+  EXPECT_EQ(s["node"], "node-2");
+  EXPECT_EQ(s["confirmed"], 3);
+  EXPECT_EQ(s["pool"].size(), 3u);
+  EXPECT_TRUE(s["libvirt"].is_null());
+  EXPECT_TRUE(s["tpm"].is_null());
+  const std::string peers = run(kCtl + " peers --socket " + daemons_[0]->socket().string());
+  EXPECT_NE(peers.find("node-2\t127.0.0.1:"), std::string::npos) << peers;
+  EXPECT_NE(peers.find("\tlinked"), std::string::npos) << peers;
+  const std::string metrics = run(kCtl + " metrics --socket " + daemons_[2]->socket().string());
+  EXPECT_NE(metrics.find("mchain_confirmed_blocks 3\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("# TYPE mchain_proposals_total counter"), std::string::npos) << metrics;
+  EXPECT_NE(daemons_[0]->log().find("running without libvirt"), std::string::npos);
+  EXPECT_NE(daemons_[0]->log().find("running without a TPM"), std::string::npos);
+  EXPECT_TRUE(
+      run(kCtl + " status --socket " + (tmp_.path() / "nobody.sock").string()).starts_with("3:"));
+
+  for (auto& d : daemons_) EXPECT_EQ(d->stop(), 0) << d->log();
+  for (auto& n : notify_) EXPECT_TRUE(n->wait_for("STOPPING=1", 1s));
+}
+
+TEST_F(Daemons, SigtermLetsTheRoundInFlightFinishAndARestartCatchesUp) {
+  start_all();
+  auto world = cluster_.world_packages(w_);
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto r = daemons_[0]->ask(
+        {{"command", "submit"}, {"package", to_hex(world[i].second.encode())}, {"wait", true}},
+        60s);
+    ASSERT_TRUE(r && (*r)["ok"] == true) << (r ? r->dump() : r.error().message);
+  }
+  ASSERT_TRUE(confirmed_everywhere(3));
+  // Handed in and stopped at once: the package is buffered, not yet confirmed.
+  const Package report = cluster_.report(w_, "submitted just before SIGTERM");
+  auto r = daemons_[0]->ask({{"command", "submit"}, {"package", to_hex(report.encode())}});
+  ASSERT_TRUE(r && (*r)["ok"] == true) << (r ? r->dump() : r.error().message);
+  EXPECT_EQ(daemons_[0]->stop(), 0) << daemons_[0]->log();
+  EXPECT_TRUE(notify_[0]->wait_for("STOPPING=1", 1s));
+  EXPECT_NE(daemons_[0]->log().find("stopped cleanly after 4 confirmed blocks"), std::string::npos)
+      << daemons_[0]->log();
+  EXPECT_FALSE(fs::exists(daemons_[0]->socket()));
+  // The others have it too, and the restarted daemon is where they are.
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(daemons_[i]->wait_status([](const Json& s) { return s["confirmed"] == 4; }, 30s));
+  }
+  ASSERT_TRUE(daemons_[0]->start(*notify_[0]));
+  EXPECT_TRUE(daemons_[0]->wait_status(
+      [](const Json& s) { return s["confirmed"] == 4 && s["linked"].size() == 2; }, 60s))
+      << daemons_[0]->log();
+  for (auto& d : daemons_) EXPECT_EQ(d->stop(), 0);
+}
+
+TEST_F(Daemons, TheWatchdogIsPingedWhileTheNodeRuns) {
+  ASSERT_TRUE(daemons_[0]->start(*notify_[0], std::chrono::microseconds(300'000)));
+  EXPECT_TRUE(notify_[0]->wait_for("READY=1", 30s)) << daemons_[0]->log();
+  EXPECT_TRUE(notify_[0]->wait_for("WATCHDOG=1", 5s)) << daemons_[0]->log();
+  EXPECT_EQ(daemons_[0]->stop(), 0);
+}
+
+TEST_F(Daemons, ABadConfigurationExitsWithTwoAndNamesTheKey) {
+  std::ofstream(daemons_[0]->config())
+      << R"({"node": {"id": "node-1", "key": "/k", "genesis": "/g"},
+                                             "consensus": {"mode": "fast"}})";
+  const std::string out = run(kDaemon + " --config " + daemons_[0]->config().string());
+  EXPECT_TRUE(out.starts_with("2:")) << out;
+  EXPECT_NE(out.find("consensus.mode: expected \"concurrent\" or \"inorder\""), std::string::npos)
+      << out;
+  // A configuration that parses but names a key file that is not there: cannot start.
+  daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "missing.key");
+  const std::string missing = run(kDaemon + " --config " + daemons_[0]->config().string());
+  EXPECT_TRUE(missing.starts_with("1:")) << missing;
+  EXPECT_NE(missing.find("cannot start"), std::string::npos) << missing;
+}
+
+}  // namespace
+}  // namespace mchain::agent
