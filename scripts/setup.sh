@@ -15,6 +15,7 @@ packages=(
   libasio-dev                       # standalone Asio: the peer network's event loop and TLS sockets
   libgtest-dev libgmock-dev         # tests
   libvirt-dev                       # guest-agent commands through libvirt (libvirt, libvirt-qemu)
+  libxml2-dev                       # agent: parsing libvirt domain metadata (owner)
   qemu-guest-agent                  # tests run a real qemu-ga on the host as the guest agent
   libbenchmark-dev                  # bench/
   qemu-system-x86                   # e2e: the test guest runs under QEMU (TCG)
