@@ -209,6 +209,14 @@ DaemonConfig read_config(const Json& json) {
       bad("alarm_command[0]", "expected an absolute path (no shell, no PATH look-up)");
     }
   }
+  if (const Json* v = top.take("hook")) {
+    Object hook(*v, "hook");
+    if (const Json* e = hook.take("enforce")) {
+      if (!e->is_boolean()) bad("hook.enforce", "expected true or false");
+      c.enforce_hooks = e->get<bool>();
+    }
+    hook.done();
+  }
   if (const Json* v = top.take("drain_timeout_ms")) {
     c.drain_timeout = millis(*v, "drain_timeout_ms", 0, 600'000);
   }

@@ -18,6 +18,7 @@
 //                   "mode": "concurrent", "verify_threads": 0},
 //     "mining": {"threads": 1},
 //     "alarm_command": ["/usr/local/sbin/page-admin", "--mchain"],
+//     "hook": {"enforce": false},                // refuse starts and migrations it can't bind
 //     "drain_timeout_ms": 10000                  // SIGTERM: how long in-flight rounds may take
 //   }
 //
@@ -59,6 +60,7 @@ struct DaemonConfig {
   unsigned verify_threads = 0;
   unsigned miner_threads = 1;
   std::vector<std::string> alarm_command;
+  bool enforce_hooks = false;
   TimeUs drain_timeout = 10'000'000;
 
   std::filesystem::path store_dir() const { return state_dir / "chain"; }

@@ -1,13 +1,18 @@
 #include "agent/daemon.h"
 
+#include <array>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "agent/control.h"
+#include "agent/domain_metadata.h"
+#include "agent/libvirt_monitor.h"
 #include "agent/version.h"
 #include "chain/net/peer_network.h"
 #include "chain/node/runtime.h"
@@ -23,6 +28,13 @@ using namespace std::chrono_literals;
 constexpr auto kLoopPeriod = 100ms;
 // How long a submission without --wait waits for a refusal before it answers "buffered".
 constexpr auto kRefusalWindow = 500ms;
+constexpr std::size_t kHookEventsKept = 256;
+
+// The operations that put a VM on this host, as libvirt's qemu hook names them ("begin").
+bool brings_a_vm_here(const std::string& operation) {
+  return operation == "prepare" || operation == "start" || operation == "migrate" ||
+         operation == "restore";
+}
 
 Json error(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
 
@@ -45,6 +57,107 @@ struct Daemon::State {
   std::mutex waiters_mutex;
   std::vector<Waiter> waiters;
 
+  // The libvirt hook's calls, newest last (control thread only).
+  std::deque<Json> hook_events;
+
+  // What libvirt says runs here, kept by the monitor's consumer (its thread) and read by
+  // control commands.
+  struct Vm {
+    DomainInfo domain;
+    bool agent = false;            // the guest agent is connected
+    std::string last_event;        // e.g. "started (booted)"
+    std::uint64_t connection = 0;  // the monitor connection that last saw it
+  };
+  mutable std::mutex vms_mutex;
+  std::map<Uuid, Vm> vms;
+  bool libvirt_connected = false;
+  std::unique_ptr<LibvirtMonitor> monitor;
+
+  void on_libvirt(const MonitorEvent& e) {
+    std::lock_guard lock(vms_mutex);
+    switch (e.kind) {
+      case MonitorEventKind::kResync: {
+        Vm& vm = vms[e.domain.uuid];
+        vm.domain = e.domain;
+        vm.connection = e.connection;
+        if (vm.last_event.empty()) vm.last_event = "seen at resync";
+        return;
+      }
+      case MonitorEventKind::kResyncComplete:
+        // Whatever the resync did not list went away while libvirt was out of reach.
+        std::erase_if(vms,
+                      [&](const auto& entry) { return entry.second.connection != e.connection; });
+        libvirt_connected = true;
+        log->info("libvirt: connected to " + monitor->uri() + ", " + std::to_string(e.domains) +
+                  " domains");
+        return;
+      case MonitorEventKind::kDisconnected:
+        libvirt_connected = false;
+        log->warning("libvirt: connection lost (" + e.reason + "); reconnecting");
+        return;
+      case MonitorEventKind::kLifecycle: {
+        const std::string what =
+            std::string(lifecycle_name(e.lifecycle)) + (e.migration ? " (migration)" : "");
+        log->info("libvirt: " + e.domain.name + " " + what);
+        if (e.lifecycle == Lifecycle::kUndefined) {
+          vms.erase(e.domain.uuid);
+          return;
+        }
+        Vm& vm = vms[e.domain.uuid];
+        vm.domain = e.domain;
+        vm.connection = e.connection;
+        vm.last_event = what;
+        if (e.lifecycle == Lifecycle::kStopped) vm.agent = false;
+        return;
+      }
+      case MonitorEventKind::kAgentLifecycle: {
+        Vm& vm = vms[e.domain.uuid];
+        vm.domain = e.domain;
+        vm.connection = e.connection;
+        vm.agent = e.agent_connected;
+        log->info("libvirt: " + e.domain.name + " guest agent " +
+                  (e.agent_connected ? "connected" : "disconnected"));
+        return;
+      }
+      case MonitorEventKind::kMetadataChange: {
+        Vm& vm = vms[e.domain.uuid];
+        vm.domain = e.domain;
+        vm.connection = e.connection;
+        return;
+      }
+    }
+  }
+
+  bool libvirt_up() const {
+    std::lock_guard lock(vms_mutex);
+    return libvirt_connected;
+  }
+
+  Json vm_list() const {
+    Json out = Json::array();
+    std::lock_guard lock(vms_mutex);
+    for (const auto& [uuid, vm] : vms) {
+      const DomainInfo& d = vm.domain;
+      Json owner = nullptr;
+      if (d.owner)
+        owner = {{"user", d.owner->user},
+                 {"source", std::string(owner_source_name(d.owner->source))}};
+      out.push_back({{"uuid", uuid.to_string()},
+                     {"name", d.name},
+                     {"id", d.id},
+                     {"state", d.state ? std::string(domain_state_name(*d.state)) : "unknown"},
+                     {"owner", owner},
+                     {"owner_error", d.owner_error},
+                     {"agent", vm.agent},
+                     {"last_event", vm.last_event},
+                     {"host", config.node_id}});
+    }
+    return {{"ok", true},
+            {"libvirt", config.libvirt_uri ? Json(*config.libvirt_uri) : Json(nullptr)},
+            {"connected", libvirt_connected},
+            {"vms", out}};
+  }
+
   Json status() const {
     const NodeSnapshot s = node->service().snapshot();
     const net::NetMetrics m = node->network().snapshot();
@@ -66,6 +179,7 @@ struct Daemon::State {
             {"waiting", s.waiting},
             {"linked", peers},
             {"libvirt", config.libvirt_uri ? Json(*config.libvirt_uri) : Json(nullptr)},
+            {"libvirt_connected", libvirt_up()},
             {"tpm", config.tpm_device ? Json(config.tpm_device->string()) : Json(nullptr)},
             {"draining", draining.load()}};
   }
@@ -153,6 +267,52 @@ struct Daemon::State {
                        })});
   }
 
+  // A libvirt hook call (hooks/qemu through mchainctl hook): recorded, and with enforcement
+  // on, a VM that this node could not bind is refused before it starts or arrives here.
+  void hook(const Json& request, const ControlServer::Reply& reply) {
+    std::array<std::string, 5> f;
+    const std::array<const char*, 5> names = {"domain", "operation", "sub_operation", "extra",
+                                              "xml"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto it = request.find(names[i]);
+      if (it == request.end() || !it->is_string()) {
+        return reply(error(std::string("hook: expected the string \"") + names[i] + "\""));
+      }
+      f[i] = it->get<std::string>();
+    }
+    const auto& [domain, operation, sub, extra, xml] = f;
+    auto owner = owner_from_domain_xml(xml);
+    std::string refusal;
+    if (config.enforce_hooks && sub == "begin" && brings_a_vm_here(operation)) {
+      const NodeSnapshot s = node->service().snapshot();
+      if (std::find(s.pool.begin(), s.pool.end(), config.node_id) == s.pool.end()) {
+        refusal = config.node_id + " is not in the valid pool" +
+                  (s.suspended ? " (suspended)" : "") + ": it cannot sign for a VM now";
+      } else if (!owner) {
+        refusal = "its owner metadata is unusable: " + owner.error().message;
+      } else if (!*owner) {
+        refusal = "it names no owner (<mchain:owner> in namespace " +
+                  std::string(kMetadataNamespace) + ", or Nova's <nova:owner>)";
+      }
+    }
+    const std::string owner_text = owner ? (*owner ? (*owner)->user : std::string())
+                                         : "(invalid: " + owner.error().message + ")";
+    log->info("hook: " + domain + " " + operation + " " + sub + " " + extra +
+              (owner_text.empty() ? "" : ", owner " + owner_text) +
+              (refusal.empty() ? "" : "; refused: " + refusal));
+    hook_events.push_back({{"time", format_time(now_us())},
+                           {"domain", domain},
+                           {"operation", operation},
+                           {"sub_operation", sub},
+                           {"extra", extra},
+                           {"owner", owner_text},
+                           {"allowed", refusal.empty()}});
+    if (hook_events.size() > kHookEventsKept) hook_events.pop_front();
+    Json response = {{"ok", true}, {"allow", refusal.empty()}};
+    if (!refusal.empty()) response["reason"] = refusal;
+    reply(response);
+  }
+
   void handle(const ControlPeer&, const Json& request, const ControlServer::Reply& reply) {
     const std::string command = request["command"].get<std::string>();
     if (command == "status") return reply(status());
@@ -160,6 +320,13 @@ struct Daemon::State {
     if (command == "chain-tip") return reply(chain_tip());
     if (command == "metrics") return reply({{"ok", true}, {"text", metrics()}});
     if (command == "submit") return submit(request, reply);
+    if (command == "hook") return hook(request, reply);
+    if (command == "vms") return reply(vm_list());
+    if (command == "hooks") {
+      Json events = Json::array();
+      for (const Json& e : hook_events) events.push_back(e);
+      return reply({{"ok", true}, {"events", events}});
+    }
     reply(error("unknown command \"" + command + "\""));
   }
 };
@@ -215,11 +382,22 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   if (!server) return std::unexpected(server.error());
   state->control = *std::move(server);
 
+  if (c.libvirt_uri) {
+    LibvirtMonitorOptions monitor;
+    monitor.uri = *c.libvirt_uri;
+    monitor.log = [&log](std::string_view line) { log.info("libvirt: " + std::string(line)); };
+    state->monitor = std::make_unique<LibvirtMonitor>(
+        monitor, [raw](const MonitorEvent& e) { raw->on_libvirt(e); });
+    // Connecting happens on the monitor's thread, with backoff: a libvirtd that is not up yet
+    // is waited for, not fatal.
+    if (auto started = state->monitor->start(); !started) return std::unexpected(started.error());
+  }
+
   log.info("mchaind " + std::string(version()) + ": node " + c.node_id + " of chain \"" +
            state->node->genesis().chain + "\" (" +
            to_hex(state->node->genesis().hash()).substr(0, 16) + "), listening for peers on port " +
            std::to_string(state->node->port()) + ", control socket " + c.control_socket.string());
-  log.info(c.libvirt_uri ? "libvirt: " + *c.libvirt_uri + " (the monitor is not wired in yet)"
+  log.info(c.libvirt_uri ? "libvirt: following " + *c.libvirt_uri
                          : "running without libvirt (\"libvirt\": null): no VM is followed");
   log.info(c.tpm_device ? "TPM: " + c.tpm_device->string() + " (not used yet: file key)"
                         : "running without a TPM: the node key is the file " + c.key_file.string());
@@ -229,6 +407,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
 Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Daemon::~Daemon() {
+  if (state_->monitor) state_->monitor->stop();
   if (state_->control) state_->control->stop();
   if (state_->node) state_->node->stop();
   std::lock_guard lock(state_->waiters_mutex);
@@ -266,6 +445,7 @@ int Daemon::run(const std::atomic<bool>& stop) {
     }
     std::this_thread::sleep_for(20ms);
   }
+  if (s.monitor) s.monitor->stop();
   s.control->stop();
   s.node->stop();
   s.log->info("stopped cleanly after " + std::to_string(s.node->service().snapshot().confirmed) +

@@ -9,6 +9,13 @@
 //   submit {package: hex, wait} validate and buffer a package; with wait, answer once its
 //                               semi-finished block is durable
 //   metrics                     Prometheus text exposition
+//   hook {domain, operation, sub_operation, extra, xml}
+//                               a libvirt hook call (mchainctl hook): recorded; with
+//                               hook.enforce, a VM this node cannot bind is refused before it
+//                               starts or arrives (no owner in its metadata, or this node out
+//                               of the valid pool)
+//   hooks                       the latest 256 hook calls
+//   vms                         the domains libvirt has here: state, owner, guest agent
 //
 // Stopping (SIGTERM): systemd is told STOPPING=1, no new package is taken, and rounds in
 // flight may finish (packages waiting in the buffers get confirmed) for up to

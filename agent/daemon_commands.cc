@@ -1,5 +1,6 @@
 #include "agent/daemon_commands.h"
 
+#include <cstdio>
 #include <ostream>
 
 #include "agent/control.h"
@@ -86,6 +87,51 @@ int daemon_metrics(const DaemonCommandOptions& o, std::ostream& out, std::ostrea
   auto r = ask(o, {{"command", "metrics"}}, err, status);
   if (!r) return status;
   out << r->value("text", "");
+  return 0;
+}
+
+int daemon_vms(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "vms"}}, err, status);
+  if (!r) return status;
+  if (o.json) {
+    r->erase("ok");
+    out << r->dump(2) << '\n';
+    return 0;
+  }
+  if ((*r)["libvirt"].is_null()) {
+    out << "mchaind runs without libvirt: no VM is followed\n";
+    return 0;
+  }
+  if (!r->value("connected", false)) out << "(libvirt not reachable; the list may be stale)\n";
+  out << "UUID                                  NAME             STATE      OWNER        AGENT\n";
+  for (const auto& v : (*r)["vms"]) {
+    std::string owner = v["owner"].is_null()
+                            ? (v.value("owner_error", "").empty() ? "-" : "(invalid)")
+                            : v["owner"].value("user", "");
+    char line[256];
+    std::snprintf(line, sizeof line, "%-37s %-16s %-10s %-12s %s\n", v.value("uuid", "").c_str(),
+                  v.value("name", "").c_str(), v.value("state", "").c_str(), owner.c_str(),
+                  v.value("agent", false) ? "connected" : "-");
+    out << line;
+  }
+  return 0;
+}
+
+int daemon_hooks(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "hooks"}}, err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << (*r)["events"].dump(2) << '\n';
+    return 0;
+  }
+  for (const auto& e : (*r)["events"]) {
+    out << e.value("time", "") << ' ' << e.value("domain", "") << ' ' << e.value("operation", "")
+        << ' ' << e.value("sub_operation", "") << ' ' << e.value("extra", "")
+        << (e.value("owner", "").empty() ? "" : " owner " + e.value("owner", ""))
+        << (e.value("allowed", true) ? "" : " REFUSED") << '\n';
+  }
   return 0;
 }
 

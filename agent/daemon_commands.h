@@ -23,6 +23,10 @@ struct DaemonCommandOptions {
 int daemon_status(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 int daemon_peers(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 int daemon_metrics(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
+// The domains libvirt has on this host, as mchaind follows them.
+int daemon_vms(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
+// The libvirt hook's latest calls as mchaind recorded them.
+int daemon_hooks(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 // Submits the package in `file` (its canonical encoding); with `wait`, returns once its
 // semi-finished block is durable on this node.
 int daemon_submit(const DaemonCommandOptions& options, const std::filesystem::path& file, bool wait,

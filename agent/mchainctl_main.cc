@@ -11,6 +11,7 @@
 #include "agent/chain_commands.h"
 #include "agent/daemon_commands.h"
 #include "agent/demo.h"
+#include "agent/hook_command.h"
 #include "agent/measure_command.h"
 #include "agent/version.h"
 #include "chain/crypto/keyfile.h"
@@ -75,9 +76,16 @@ control group):
   status [--json]            The node, its chain, valid pool, links and what it runs without.
   peers [--json]             Every other member of the genesis file and whether it is linked.
   metrics                    Prometheus text exposition of the node's counters.
+  hooks [--json]             The libvirt hook's latest calls, as mchaind recorded them.
+  vms [--json]               The domains libvirt has on this host: state, owner, guest agent.
   package submit FILE [--wait] [--json]
       Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
       with --wait, answered once its semi-finished block is durable.
+
+The libvirt hook (hooks/qemu runs it; libvirt's words follow --):
+  hook [--socket PATH] -- DOMAIN OPERATION SUB-OPERATION EXTRA    (domain XML on stdin)
+      Hand the event to mchaind within 2 s. Exit 0 (also when mchaind is not reached, which
+      is logged), or 1 with the reason on stderr when mchaind enforces and refuses it.
 
 Exit status: 0 success, 1 failure (a refused request, a chain that does not verify, ...),
 2 usage error, 3 mchaind not reachable on its control socket (measure has its own, above).
@@ -474,6 +482,8 @@ int run_daemon_command(const Args& args) {
   if (words.size() != 1) return usage_error(words[0] + " takes no arguments");
   if (words[0] == "status") return agent::daemon_status(o, std::cout, std::cerr);
   if (words[0] == "peers") return agent::daemon_peers(o, std::cout, std::cerr);
+  if (words[0] == "hooks") return agent::daemon_hooks(o, std::cout, std::cerr);
+  if (words[0] == "vms") return agent::daemon_vms(o, std::cout, std::cerr);
   return agent::daemon_metrics(o, std::cout, std::cerr);
 }
 
@@ -493,6 +503,19 @@ int main(int argc, char** argv) {
     std::cout << kHelp;
     return 0;
   }
+  if (command == "hook") {
+    // As libvirt calls it (through hooks/qemu): [--socket PATH] [--] DOMAIN OP SUB EXTRA. The
+    // words are libvirt's and may start with dashes, so they are not parsed as options.
+    std::filesystem::path socket{std::string(agent::kDefaultControlSocket)};
+    int i = 2;
+    if (i + 1 < argc && std::string_view(argv[i]) == "--socket") {
+      socket = argv[i + 1];
+      i += 2;
+    }
+    if (i < argc && std::string_view(argv[i]) == "--") ++i;
+    return agent::run_hook(socket, std::vector<std::string>(argv + i, argv + argc), std::cin,
+                           std::cerr);
+  }
   auto args = parse(argc, argv, 1);
   if (!args) return kUsageError;
   const auto& words = args->positional;
@@ -504,8 +527,8 @@ int main(int argc, char** argv) {
   if (words[0] == "package" && words.size() >= 2 && words[1] == "show") {
     return run_package_show(*args);
   }
-  if (words[0] == "status" || words[0] == "peers" || words[0] == "metrics" ||
-      (words[0] == "package" && words.size() >= 2 && words[1] == "submit")) {
+  if (words[0] == "status" || words[0] == "peers" || words[0] == "metrics" || words[0] == "hooks" ||
+      words[0] == "vms" || (words[0] == "package" && words.size() >= 2 && words[1] == "submit")) {
     return run_daemon_command(*args);
   }
   if (words[0] == "chain") return run_chain(*args);

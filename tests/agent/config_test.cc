@@ -46,6 +46,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
                   "verify_threads": 3},
     "mining": {"threads": 0},
     "alarm_command": ["/usr/local/sbin/page", "--mchain"],
+    "hook": {"enforce": true},
     "drain_timeout_ms": 0
   })",
                         "test.json");
@@ -66,6 +67,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->verify_threads, 3u);
   EXPECT_EQ(c->miner_threads, 0u);
   EXPECT_EQ(c->alarm_command, (std::vector<std::string>{"/usr/local/sbin/page", "--mchain"}));
+  EXPECT_TRUE(c->enforce_hooks);
   EXPECT_EQ(c->drain_timeout, 0);
 }
 
@@ -124,6 +126,8 @@ TEST(DaemonConfig, BadValuesAreRefusedWithTheirPath) {
       {"{" + node + R"(, "alarm_command": ["/bin/true", 3]})",
        "test.json: alarm_command[1]: expected a string"},
       {"{" + node + R"(, "mining": "lots"})", "test.json: mining: expected an object"},
+      {"{" + node + R"(, "hook": {"enforce": "yes"}})",
+       "test.json: hook.enforce: expected true or false"},
   };
   for (const Case& c : cases) EXPECT_EQ(refusal(c.json), c.expected) << c.json;
   EXPECT_NE(refusal("{not json").find("test.json: not JSON"), std::string::npos);

@@ -77,11 +77,13 @@ class Daemon {
   fs::path log_file() const { return dir_ / (id_ + ".log"); }
   fs::path config() const { return dir_ / (id_ + ".json"); }
 
-  void write_config(const fs::path& genesis, const fs::path& key) {
-    const Json c = {{"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
+  void write_config(const fs::path& genesis, const fs::path& key, bool enforce_hooks = false,
+                    Json libvirt = nullptr) {
+    const Json c = {{"hook", {{"enforce", enforce_hooks}}},
+                    {"libvirt", libvirt},
+                    {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
                     {"state_dir", (dir_ / (id_ + "-state")).string()},
                     {"control", {{"socket", socket().string()}}},
-                    {"libvirt", nullptr},
                     {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
                     {"drain_timeout_ms", 20000}};
     std::ofstream(config()) << c.dump(2);
@@ -296,6 +298,58 @@ TEST_F(Daemons, TheWatchdogIsPingedWhileTheNodeRuns) {
   ASSERT_TRUE(daemons_[0]->start(*notify_[0], std::chrono::microseconds(300'000)));
   EXPECT_TRUE(notify_[0]->wait_for("READY=1", 30s)) << daemons_[0]->log();
   EXPECT_TRUE(notify_[0]->wait_for("WATCHDOG=1", 5s)) << daemons_[0]->log();
+  EXPECT_EQ(daemons_[0]->stop(), 0);
+}
+
+TEST_F(Daemons, TheHookIsRecordedAndWhereEnforcedAnUnbindableVmIsRefused) {
+  daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "node-1.key", true);
+  ASSERT_TRUE(daemons_[0]->start(*notify_[0]));
+  ASSERT_TRUE(notify_[0]->wait_for("READY=1", 30s)) << daemons_[0]->log();
+  const fs::path unowned = tmp_.path() / "unowned.xml";
+  const fs::path owned = tmp_.path() / "owned.xml";
+  std::ofstream(unowned) << "<domain><name>web-1</name></domain>";
+  std::ofstream(owned) << "<domain><name>web-2</name><metadata>"
+                          "<mchain:owner xmlns:mchain='http://mchain.invalid/xmlns/libvirt/1'>alice"
+                          "</mchain:owner></metadata></domain>";
+  const std::string hook = kCtl + " hook --socket " + daemons_[0]->socket().string() + " -- ";
+  const std::string refused = run(hook + "web-1 start begin - <" + unowned.string());
+  EXPECT_TRUE(refused.starts_with("1:mchain: 'start begin' of web-1 refused: it names no owner"))
+      << refused;
+  EXPECT_EQ(run(hook + "web-2 start begin - <" + owned.string()), "0:");
+  EXPECT_EQ(run(hook + "web-1 stopped end - <" + unowned.string()), "0:");  // not enforced
+  const std::string listed = run(kCtl + " hooks --json --socket " + daemons_[0]->socket().string());
+  ASSERT_TRUE(listed.starts_with("0:")) << listed;
+  const Json events = Json::parse(listed.substr(2));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["allowed"], false);
+  EXPECT_EQ(events[1]["owner"], "alice");
+  EXPECT_EQ(events[1]["allowed"], true);
+  EXPECT_EQ(events[2]["operation"], "stopped");
+  EXPECT_NE(daemons_[0]->log().find("hook: web-2 start begin -, owner alice"), std::string::npos);
+  EXPECT_EQ(daemons_[0]->stop(), 0);
+}
+
+TEST_F(Daemons, ItFollowsTheDomainsLibvirtHas) {
+  // libvirt's test driver: one running domain named "test", in this process's memory.
+  daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "node-1.key", false,
+                            {{"uri", "test:///default"}});
+  ASSERT_TRUE(daemons_[0]->start(*notify_[0]));
+  ASSERT_TRUE(
+      daemons_[0]->wait_status([](const Json& s) { return s["libvirt_connected"] == true; }, 30s))
+      << daemons_[0]->log();
+  const std::string listed = run(kCtl + " vms --json --socket " + daemons_[0]->socket().string());
+  ASSERT_TRUE(listed.starts_with("0:")) << listed;
+  const Json vms = Json::parse(listed.substr(2));
+  EXPECT_EQ(vms["libvirt"], "test:///default");
+  ASSERT_EQ(vms["vms"].size(), 1u) << vms.dump();
+  EXPECT_EQ(vms["vms"][0]["name"], "test");
+  EXPECT_EQ(vms["vms"][0]["state"], "running");
+  EXPECT_EQ(vms["vms"][0]["host"], "node-1");
+  const std::string table = run(kCtl + " vms --socket " + daemons_[0]->socket().string());
+  EXPECT_NE(table.find(" test "), std::string::npos) << table;
+  EXPECT_NE(daemons_[0]->log().find("libvirt: connected to test:///default, 1 domains"),
+            std::string::npos)
+      << daemons_[0]->log();
   EXPECT_EQ(daemons_[0]->stop(), 0);
 }
 
