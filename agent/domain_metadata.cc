@@ -13,8 +13,12 @@
 #include <utility>
 
 #include "chain/types.h"
+#include "measure/qga/libvirt_glue.h"
 
 namespace mchain::agent {
+
+using measure::qga::LibvirtError;
+using measure::qga::take_last_libvirt_error;
 
 namespace {
 
@@ -254,23 +258,6 @@ std::string element_description(OwnerSource source) {
   return source == OwnerSource::kMchain ? "<mchain:owner> metadata" : "<nova:instance> metadata";
 }
 
-struct LibvirtError {
-  int code = VIR_ERR_OK;
-  std::string message;
-};
-
-// libvirt keeps the last error per thread; read it right after the failing call.
-LibvirtError take_last_error() {
-  LibvirtError copy;
-  if (virErrorPtr error = virGetLastError(); error != nullptr) {
-    copy.code = error->code;
-    copy.message = error->message != nullptr ? error->message : "";
-  }
-  if (copy.message.empty()) copy.message = "unknown libvirt error";
-  virResetLastError();
-  return copy;
-}
-
 std::string domain_name(virDomainPtr domain) {
   const char* name = virDomainGetName(domain);  // local: no call to the daemon
   return name != nullptr ? std::string(name) : std::string("?");
@@ -348,7 +335,7 @@ Result<std::optional<DomainOwner>> read_domain_owner(virDomainPtr domain) {
     LibvirtString xml{
         virDomainGetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, candidate.ns.c_str(), 0)};
     if (!xml) {
-      LibvirtError error = take_last_error();
+      LibvirtError error = take_last_libvirt_error();
       if (error.code == VIR_ERR_NO_DOMAIN_METADATA) continue;
       return fail("cannot read the metadata of domain " + domain_name(domain) + " (" +
                   candidate.ns + "): " + error.message);
@@ -369,7 +356,7 @@ Status write_domain_owner(virDomainPtr domain, std::string_view user, unsigned i
   if (virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, xml->c_str(), prefix.c_str(),
                            ns.c_str(), flags) != 0) {
     return fail("cannot set the owner of domain " + domain_name(domain) + ": " +
-                take_last_error().message);
+                take_last_libvirt_error().message);
   }
   return {};
 }
@@ -379,7 +366,7 @@ Status remove_domain_owner(virDomainPtr domain, unsigned int flags) {
   if (virDomainSetMetadata(domain, VIR_DOMAIN_METADATA_ELEMENT, nullptr, nullptr, ns.c_str(),
                            flags) != 0) {
     return fail("cannot remove the owner of domain " + domain_name(domain) + ": " +
-                take_last_error().message);
+                take_last_libvirt_error().message);
   }
   return {};
 }

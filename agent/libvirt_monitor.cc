@@ -17,45 +17,16 @@
 #include <thread>
 #include <vector>
 
+#include "measure/qga/libvirt_glue.h"
+
 namespace mchain::agent {
 
+using measure::qga::ignore_libvirt_error;
+using measure::qga::initialize_libvirt;
+using measure::qga::LibvirtError;
+using measure::qga::take_last_libvirt_error;
+
 namespace {
-
-// libvirt hands every error to a handler that prints it on stderr unless another is set;
-// ours reach callers as Error instead. A C callback: it must not throw.
-void ignore_libvirt_error(void* /*user_data*/, virErrorPtr /*error*/) noexcept {}
-
-void initialize_libvirt() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    virInitialize();  // libvirt wants it before use from several threads
-    virSetErrorFunc(nullptr, ignore_libvirt_error);
-    // libvirt's client writes to its socket with write(2): a daemon that went away would kill us
-    // with SIGPIPE (even from virConnectClose). Unless the program chose its own disposition,
-    // make that an EPIPE that libvirt reports as an error. (measure/qga does the same.)
-    struct sigaction current {};
-    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-      ::signal(SIGPIPE, SIG_IGN);
-    }
-  });
-}
-
-struct LibvirtError {
-  int code = VIR_ERR_OK;
-  std::string message;
-};
-
-// libvirt keeps the last error per thread; read it right after the failing call.
-LibvirtError take_last_error() {
-  LibvirtError copy;
-  if (virErrorPtr error = virGetLastError(); error != nullptr) {
-    copy.code = error->code;
-    copy.message = error->message != nullptr ? error->message : "";
-  }
-  if (copy.message.empty()) copy.message = "unknown libvirt error";
-  virResetLastError();
-  return copy;
-}
 
 MonitorEvent make_event(MonitorEventKind kind, std::uint64_t connection) {
   MonitorEvent event;
@@ -83,7 +54,7 @@ class EventLoop {
     if (!registered_) {
       initialize_libvirt();
       if (virEventRegisterDefaultImpl() != 0) {
-        return fail("cannot set up libvirt's event loop: " + take_last_error().message);
+        return fail("cannot set up libvirt's event loop: " + take_last_libvirt_error().message);
       }
       registered_ = true;
     }
@@ -106,7 +77,7 @@ class EventLoop {
     // The loop blocks until something happens: a timeout that fires at once makes it return
     // and see quit_. It removes itself; if the loop had already left, the next start fires it.
     if (virEventAddTimeout(0, wake, nullptr, nullptr) < 0) {
-      take_last_error();
+      take_last_libvirt_error();
       thread_.detach();  // cannot wake it: leave it, rather than hang stop()
       return;
     }
@@ -120,7 +91,7 @@ class EventLoop {
     name_thread("mchain-lv-loop");
     while (!quit_.load()) {
       if (virEventRunDefaultImpl() < 0) {
-        take_last_error();
+        take_last_libvirt_error();
         std::this_thread::sleep_for(std::chrono::milliseconds(10));  // no busy loop on errors
       }
     }
@@ -159,7 +130,7 @@ LibvirtError describe(virDomainPtr domain, DomainInfo& info) {
   if (virDomainGetUUIDString(domain, uuid.data()) == 0) {
     if (auto parsed = Uuid::parse(uuid.data())) info.uuid = *parsed;
   } else {
-    take_last_error();
+    take_last_libvirt_error();
   }
   if (const char* name = virDomainGetName(domain); name != nullptr) info.name = name;
   const unsigned int id = virDomainGetID(domain);
@@ -167,7 +138,7 @@ LibvirtError describe(virDomainPtr domain, DomainInfo& info) {
 
   int state = 0;
   int reason = 0;
-  if (virDomainGetState(domain, &state, &reason, 0) != 0) return take_last_error();
+  if (virDomainGetState(domain, &state, &reason, 0) != 0) return take_last_libvirt_error();
   info.state = static_cast<DomainState>(state);
   info.state_reason = reason;
   if (auto owner = read_domain_owner(domain)) {
@@ -304,17 +275,18 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
       if (!connection) return;
       // On a dead connection these fail (after dropping the callbacks locally): fine.
       for (int id : callbacks) {
-        if (virConnectDomainEventDeregisterAny(connection.get(), id) != 0) take_last_error();
+        if (virConnectDomainEventDeregisterAny(connection.get(), id) != 0)
+          take_last_libvirt_error();
       }
       if (close_callback && virConnectUnregisterCloseCallback(connection.get(), on_close) != 0) {
-        take_last_error();
+        take_last_libvirt_error();
         // It fails on a connection that died (the RPC cannot go out), after the callback ran and
         // libvirt dropped the pointer. Otherwise libvirt may still hold it: a few bytes leaked
         // beat a use after free.
         if (!close_context->fired.load()) static_cast<void>(close_context.release());
       }
       connection.reset();
-      take_last_error();
+      take_last_libvirt_error();
     }
   };
 
@@ -458,7 +430,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
       if (!lost && virConnectIsAlive(session->connection.get()) == 0) {
         lost = "the connection is no longer alive";
       }
-      take_last_error();
+      take_last_libvirt_error();
       if (lost) {
         unpublish();
         session.reset();
@@ -484,7 +456,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
     if (!connection) {
       return fail("cannot connect to libvirt at " +
                   (uri.empty() ? std::string("the default URI") : uri) + ": " +
-                  take_last_error().message);
+                  take_last_libvirt_error().message);
     }
     virConnSetErrorFunc(connection.get(), nullptr, ignore_libvirt_error);
     auto session = std::make_unique<Session>();
@@ -497,8 +469,8 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
       session->keepalive = set == 0;
       if (set != 0) {
         // -1: the driver has none (test:///, local drivers); 1: the daemon does not support it.
-        const std::string why =
-            set < 0 ? take_last_error().message : std::string("the daemon does not support it");
+        const std::string why = set < 0 ? take_last_libvirt_error().message
+                                        : std::string("the daemon does not support it");
         log("no keepalive on " + uri + ": " + why);
       }
     }
@@ -508,7 +480,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
         0) {
       session->close_callback = true;
     } else {
-      log("no close callback on " + uri + ": " + take_last_error().message);
+      log("no close callback on " + uri + ": " + take_last_libvirt_error().message);
     }
 
     struct Registration {
@@ -533,7 +505,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
       }
       delete context;  // not taken on failure
       const std::string message = "cannot register for " + std::string(registration.what) +
-                                  " events on " + uri + ": " + take_last_error().message;
+                                  " events on " + uri + ": " + take_last_libvirt_error().message;
       if (registration.required) return fail(message);
       log(message);
     }
@@ -546,7 +518,8 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
     virDomainPtr* listed = nullptr;
     const int count = virConnectListAllDomains(connection, &listed, 0);
     if (count < 0) {
-      return fail("cannot list the domains on " + options.uri + ": " + take_last_error().message);
+      return fail("cannot list the domains on " + options.uri + ": " +
+                  take_last_libvirt_error().message);
     }
     std::vector<LibvirtDomain> domains;
     domains.reserve(static_cast<std::size_t>(count));
@@ -564,7 +537,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
       events.push_back(std::move(event));
     }
     if (virConnectIsAlive(connection) != 1) {
-      take_last_error();
+      take_last_libvirt_error();
       return fail("lost the connection to " + options.uri + " during the resync");
     }
 
@@ -618,7 +591,7 @@ struct LibvirtMonitor::State : std::enable_shared_from_this<State> {
         event.metadata_namespace = pending.ns;
       }
     }
-    take_last_error();
+    take_last_libvirt_error();
     {
       std::lock_guard lock(mutex);
       ++metrics.events;

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "chain/types.h"
+#include "measure/qga/libvirt_glue.h"
 #include "measure/qga/transport.h"
 
 namespace mchain::measure::qga {
@@ -40,43 +41,6 @@ struct MallocFreer {
 using Connection = std::unique_ptr<virConnect, ConnectionCloser>;
 using Domain = std::unique_ptr<virDomain, DomainFreer>;
 using LibvirtString = std::unique_ptr<char, MallocFreer>;
-
-// libvirt hands every error to a handler that prints it on stderr unless another is set;
-// ours reach callers as Error instead. A C callback: it must not throw.
-void ignore_libvirt_error(void* /*user_data*/, virErrorPtr /*error*/) noexcept {}
-
-void initialize_libvirt() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    virInitialize();  // libvirt wants it before use from several threads
-    // Process-wide: until a connection exists, only the global handler can be replaced.
-    virSetErrorFunc(nullptr, ignore_libvirt_error);
-    // libvirt's client writes to its socket with write(2): a daemon that went away (restart,
-    // crash) would kill us with SIGPIPE, even from virConnectClose. Unless the program chose
-    // its own disposition, make that an EPIPE that libvirt reports as an error.
-    struct sigaction current {};
-    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-      ::signal(SIGPIPE, SIG_IGN);
-    }
-  });
-}
-
-struct LibvirtError {
-  int code = VIR_ERR_OK;
-  std::string message;
-};
-
-// libvirt keeps the last error per thread; read it right after the failing call.
-LibvirtError take_last_error() {
-  LibvirtError copy;
-  if (virErrorPtr error = virGetLastError(); error != nullptr) {
-    copy.code = error->code;
-    copy.message = error->message != nullptr ? error->message : "";
-  }
-  if (copy.message.empty()) copy.message = "unknown libvirt error";
-  virResetLastError();
-  return copy;
-}
 
 bool starts_with_command_text(std::string_view desc) {
   return desc.starts_with("Command ") || desc.starts_with("The command ");
@@ -133,10 +97,10 @@ class LibvirtTransport final : public Transport {
 Result<Domain> lookup_domain(virConnectPtr connection, const std::string& domain,
                              const std::string& where) {
   if (Domain found{virDomainLookupByName(connection, domain.c_str())}) return found;
-  LibvirtError error = take_last_error();
+  LibvirtError error = take_last_libvirt_error();
   if (Uuid::parse(domain)) {
     if (Domain found{virDomainLookupByUUIDString(connection, domain.c_str())}) return found;
-    error = take_last_error();
+    error = take_last_libvirt_error();
   }
   if (error.code == VIR_ERR_NO_DOMAIN) {
     return fail(Errc::kNotConnected, "libvirt domain '" + domain + "' not found on " + where);
@@ -150,7 +114,7 @@ Result<Connection> open_connection(const std::string& uri) {
   if (!connection) {
     return fail(Errc::kNotConnected, "cannot connect to libvirt at " +
                                          (uri.empty() ? std::string("the default URI") : uri) +
-                                         ": " + take_last_error().message);
+                                         ": " + take_last_libvirt_error().message);
   }
   virConnSetErrorFunc(connection.get(), nullptr, ignore_libvirt_error);
   return connection;
@@ -158,7 +122,7 @@ Result<Connection> open_connection(const std::string& uri) {
 
 Status LibvirtTransport::reconnect_if_dead() {
   if (virConnectIsAlive(connection_.get()) != 0) return {};  // 1 alive, -1 cannot tell
-  take_last_error();
+  take_last_libvirt_error();
   auto connection = open_connection(uri_);
   if (!connection) return std::unexpected(connection.error());
   auto handle = lookup_domain(connection->get(), uuid_, description_);
@@ -229,7 +193,7 @@ Result<Json> LibvirtTransport::round_trip(const Json& command, Milliseconds time
   const int seconds = static_cast<int>(std::min<long long>((ms + 999) / 1000, 24 * 3600));
   LibvirtString result{virDomainQemuAgentCommand(handle_.get(), text.c_str(), seconds, 0)};
   if (!result) {
-    const LibvirtError error = take_last_error();
+    const LibvirtError error = take_last_libvirt_error();
     if (error.code == VIR_ERR_INTERNAL_ERROR || error.code == kVirErrAgentCommandFailed) {
       if (auto reply = agent_error_reply(name, error.message)) return *reply;
     }
@@ -265,7 +229,7 @@ Result<std::unique_ptr<Transport>> connect_libvirt(const std::string& uri,
 
   std::string where = uri;
   if (LibvirtString actual{virConnectGetURI(connection->get())}) where = actual.get();
-  take_last_error();
+  take_last_libvirt_error();
 
   auto handle = lookup_domain(connection->get(), domain, where);
   if (!handle) return std::unexpected(handle.error());
@@ -273,7 +237,7 @@ Result<std::unique_ptr<Transport>> connect_libvirt(const std::string& uri,
   std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
   if (virDomainGetUUIDString(handle->get(), uuid.data()) != 0) {
     return fail(Errc::kIo, "cannot read the UUID of libvirt domain '" + domain + "' on " + where +
-                               ": " + take_last_error().message);
+                               ": " + take_last_libvirt_error().message);
   }
   std::string description = "libvirt domain " + domain + " (" + where + ")";
   return std::make_unique<LibvirtTransport>(uri, domain, std::move(description),
