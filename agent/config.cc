@@ -2,11 +2,11 @@
 
 #include <grp.h>
 
-#include <charconv>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
 #include "chain/file_io.h"
+#include "chain/node/genesis.h"
 
 namespace mchain::agent {
 
@@ -97,29 +97,9 @@ TimeUs millis(const Json& value, const std::string& path, std::uint64_t min, std
 }
 
 std::pair<std::string, std::uint16_t> address(const Json& value, const std::string& path) {
-  const std::string a = text(value, path);
-  std::string host;
-  std::string_view port_text;
-  if (a.starts_with('[')) {
-    const auto close = a.find(']');
-    if (close == std::string::npos || close + 1 >= a.size() || a[close + 1] != ':') {
-      bad(path, "expected \"[IPv6]:port\"");
-    }
-    host = a.substr(1, close - 1);
-    port_text = std::string_view(a).substr(close + 2);
-  } else {
-    const auto colon = a.rfind(':');
-    if (colon == std::string::npos || colon == 0) bad(path, "expected \"host:port\"");
-    host = a.substr(0, colon);
-    port_text = std::string_view(a).substr(colon + 1);
-  }
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535) {
-    bad(path, "port must be 1..65535");
-  }
-  return {host, static_cast<std::uint16_t>(port)};
+  auto parsed = parse_host_port(text(value, path));
+  if (!parsed) bad(path, parsed.error().message);
+  return *std::move(parsed);
 }
 
 void read_node(Object node, DaemonConfig& c) {

@@ -48,34 +48,11 @@ std::string text(const Json& value, const std::string& path) {
   return value.get<std::string>();
 }
 
-// "host:port", "[v6]:port".
 std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
                                                     const std::string& path) {
-  std::string host;
-  std::string_view port_text;
-  if (address.starts_with('[')) {
-    const auto close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
-      bad(path, "expected \"[IPv6]:port\"");
-    }
-    host = address.substr(1, close - 1);
-    port_text = std::string_view(address).substr(close + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string::npos || address.find(':') != colon) {
-      bad(path, "expected \"host:port\" (IPv6 in brackets)");
-    }
-    host = address.substr(0, colon);
-    port_text = std::string_view(address).substr(colon + 1);
-  }
-  if (host.empty()) bad(path, "empty host");
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-      port > 65535) {
-    bad(path, "port must be 1..65535");
-  }
-  return {host, static_cast<std::uint16_t>(port)};
+  auto parsed = parse_host_port(address);
+  if (!parsed) bad(path, parsed.error().message);
+  return *std::move(parsed);
 }
 
 Genesis parse(const Json& root) {
@@ -122,6 +99,34 @@ Genesis parse(const Json& root) {
 }
 
 }  // namespace
+
+Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view address) {
+  std::string host;
+  std::string_view port_text;
+  if (address.starts_with('[')) {
+    const auto close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return fail("expected \"[IPv6]:port\"");
+    }
+    host = address.substr(1, close - 1);
+    port_text = address.substr(close + 2);
+  } else {
+    const auto colon = address.rfind(':');
+    if (colon == std::string::npos || address.find(':') != colon) {
+      return fail("expected \"host:port\" (IPv6 in brackets)");
+    }
+    host = address.substr(0, colon);
+    port_text = address.substr(colon + 1);
+  }
+  if (host.empty()) return fail("empty host");
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    return fail("port must be 1..65535");
+  }
+  return std::pair{host, static_cast<std::uint16_t>(port)};
+}
 
 std::string address_text(const GenesisNode& n) {
   const bool v6 = n.host.find(':') != std::string::npos;

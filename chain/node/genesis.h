@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "chain/crypto/sign.h"
@@ -48,6 +49,9 @@ struct Genesis {
   // Canonical JSON: members in the order above, nodes as given, two-space indent.
   std::string to_json() const;
 };
+
+// "host:port", or "[IPv6]:port": the host (IPv6 without brackets) and a port in 1..65535.
+Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view address);
 
 // A node's key as the genesis file writes it: "<alg>:<hex of the raw public key>".
 std::string key_text(const crypto::PublicKey& key);

@@ -101,7 +101,7 @@ TEST(DaemonConfig, BadValuesAreRefusedWithTheirPath) {
       {R"({"node": {"id": "a", "key": 7, "genesis": "/g"}})",
        "test.json: node.key: expected a string"},
       {R"({"node": {"id": "a", "key": "/k", "genesis": "/g", "join": "host"}})",
-       "test.json: node.join: expected \"host:port\""},
+       "test.json: node.join: expected \"host:port\" (IPv6 in brackets)"},
       {R"({"node": {"id": "a", "key": "/k", "genesis": "/g", "join": "h:70000"}})",
        "test.json: node.join: port must be 1..65535"},
       {"{" + node + R"(, "consensus": {"round_timeout_ms": 5}})",
