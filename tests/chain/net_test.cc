@@ -206,6 +206,15 @@ void start(Node& node, Registry& registry, std::vector<PeerAddress> peers = {}) 
   start(node, registry, test_options(node.id, std::move(peers)));
 }
 
+// Registers a, b and c, starts them as a full mesh and waits until every link is up.
+bool start_full_mesh(Registry& registry, Node& a, Node& b, Node& c) {
+  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
+  start(c, registry);
+  start(b, registry, {c.address()});
+  start(a, registry, {b.address(), c.address()});
+  return eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; });
+}
+
 Bytes message(std::string_view text) {
   auto v = as_bytes(text);
   return Bytes(v.begin(), v.end());
@@ -243,12 +252,7 @@ class FullMesh : public ::testing::TestWithParam<SigAlg> {};
 TEST_P(FullMesh, EveryNodeDeliversEveryMessageExactlyOnce) {
   Registry registry;
   Node a("a", GetParam()), b("b", GetParam()), c("c", GetParam());
-  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
-  start(c, registry);
-  start(b, registry, {c.address()});
-  start(a, registry, {b.address(), c.address()});
-  ASSERT_TRUE(
-      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  ASSERT_TRUE(start_full_mesh(registry, a, b, c));
 
   constexpr int kPerNode = 10;
   for (int i = 0; i < kPerNode; ++i) {
@@ -373,12 +377,7 @@ TEST(PeerNetwork, ALargeMessageCrossesAFullMeshOncePerLink) {
   Registry registry;
   Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256),
       c("c", SigAlg::ecdsa_p256_sha256);
-  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
-  start(c, registry);
-  start(b, registry, {c.address()});
-  start(a, registry, {b.address(), c.address()});
-  ASSERT_TRUE(
-      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  ASSERT_TRUE(start_full_mesh(registry, a, b, c));
   const Bytes big(1'000'000, 'y');
   ASSERT_TRUE(a.net->broadcast(big));
   ASSERT_TRUE(eventually([&] {
@@ -453,12 +452,7 @@ TEST(PeerNetwork, RemovedKeyIsDisconnectedAndRefusedOnReconnect) {
   Registry registry;
   Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256),
       c("c", SigAlg::ecdsa_p256_sha256);
-  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
-  start(c, registry);
-  start(b, registry, {c.address()});
-  start(a, registry, {b.address(), c.address()});
-  ASSERT_TRUE(
-      eventually([&] { return a.connected() == 2 && b.connected() == 2 && c.connected() == 2; }));
+  ASSERT_TRUE(start_full_mesh(registry, a, b, c));
 
   registry.remove("c");
   a.net->recheck_admission();
