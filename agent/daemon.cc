@@ -10,12 +10,15 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/bindings.h"
 #include "agent/control.h"
 #include "agent/domain_metadata.h"
+#include "agent/keystore.h"
 #include "agent/libvirt_monitor.h"
 #include "agent/version.h"
 #include "chain/net/peer_network.h"
 #include "chain/node/runtime.h"
+#include "chain/package/records.h"
 #include "chain/store/store.h"
 
 namespace mchain::agent {
@@ -72,6 +75,9 @@ struct Daemon::State {
   std::map<Uuid, Vm> vms;
   bool libvirt_connected = false;
   std::unique_ptr<LibvirtMonitor> monitor;
+  std::unique_ptr<BindingAgent> bindings;
+
+  std::filesystem::path keystore_dir() const { return config.state_dir / "keys"; }
 
   void on_libvirt(const MonitorEvent& e) {
     std::lock_guard lock(vms_mutex);
@@ -81,6 +87,7 @@ struct Daemon::State {
         vm.domain = e.domain;
         vm.connection = e.connection;
         if (vm.last_event.empty()) vm.last_event = "seen at resync";
+        bindings->observe(e.domain);
         return;
       }
       case MonitorEventKind::kResyncComplete:
@@ -101,6 +108,7 @@ struct Daemon::State {
         log->info("libvirt: " + e.domain.name + " " + what);
         if (e.lifecycle == Lifecycle::kUndefined) {
           vms.erase(e.domain.uuid);
+          bindings->observe(e.domain, /*undefined=*/true);
           return;
         }
         Vm& vm = vms[e.domain.uuid];
@@ -108,6 +116,7 @@ struct Daemon::State {
         vm.connection = e.connection;
         vm.last_event = what;
         if (e.lifecycle == Lifecycle::kStopped) vm.agent = false;
+        bindings->observe(e.domain);
         return;
       }
       case MonitorEventKind::kAgentLifecycle: {
@@ -123,6 +132,7 @@ struct Daemon::State {
         Vm& vm = vms[e.domain.uuid];
         vm.domain = e.domain;
         vm.connection = e.connection;
+        bindings->observe(e.domain);  // an owner set on a VM not bound yet
         return;
       }
     }
@@ -142,7 +152,19 @@ struct Daemon::State {
       if (d.owner)
         owner = {{"user", d.owner->user},
                  {"source", std::string(owner_source_name(d.owner->source))}};
+      Json chain = nullptr;
+      if (auto at = node->store().vm_at(uuid, now_us())) {
+        chain = {{"owner", at->owner},
+                 {"host", at->host ? Json(*at->host) : Json(nullptr)},
+                 {"policy_version", at->policy ? at->policy->ref.version : 0}};
+      }
+      Json binding = nullptr;
+      if (auto b = bindings->state(uuid)) {
+        binding = {{"last", b->binding}, {"problem", b->problem}, {"package", b->package}};
+      }
       out.push_back({{"uuid", uuid.to_string()},
+                     {"chain", chain},
+                     {"binding", binding},
                      {"name", d.name},
                      {"id", d.id},
                      {"state", d.state ? std::string(domain_state_name(*d.state)) : "unknown"},
@@ -313,6 +335,42 @@ struct Daemon::State {
     reply(response);
   }
 
+  // Registers a user: a new key in this host's keystore and a register-user package signed
+  // by it and this node, answered once confirmed.
+  void user_add(const Json& request, const ControlServer::Reply& reply) {
+    if (draining) return reply(error("mchaind is stopping"));
+    const auto name = request.find("name");
+    if (name == request.end() || !name->is_string() || !valid_id(name->get<std::string>())) {
+      return reply(error("user-add: expected \"name\": a valid user id"));
+    }
+    const std::string user = name->get<std::string>();
+    const Keystore keystore(keystore_dir());
+    if (keystore.user_key(user)) return reply(error("user '" + user + "' already has a key here"));
+    auto key = crypto::PrivateKey::generate(crypto::SigAlg::ecdsa_p256_sha256);
+    if (!key) return reply(error(key.error().message));
+    auto package = make_membership_package(
+        {Uuid{}, user, config.node_id, now_us()},
+        MembershipRecord{MembershipAction::register_user, user, key->public_key()},
+        PackageSigners{nullptr, &*key, &node->key()});
+    if (!package) return reply(error(package.error().message));
+    if (auto stored = keystore.put_user_key(user, *key); !stored) {
+      return reply(error(stored.error().message));
+    }
+    auto confirmed = node->service().submit(*std::move(package));
+    spawn_waiter([this, reply, user, f = std::move(confirmed)]() mutable {
+      auto r = f.get();
+      if (!r) return reply(error("registering " + user + ": " + r.error().message));
+      reobserve_vms();  // VMs of this user that could not be bound without its key
+      reply({{"ok", true}, {"user", user}, {"semi_finished", to_hex(*r)}});
+    });
+  }
+
+  void reobserve_vms() {
+    if (!bindings) return;
+    std::lock_guard lock(vms_mutex);
+    for (const auto& [uuid, vm] : vms) bindings->observe(vm.domain);
+  }
+
   void handle(const ControlPeer&, const Json& request, const ControlServer::Reply& reply) {
     const std::string command = request["command"].get<std::string>();
     if (command == "status") return reply(status());
@@ -322,6 +380,7 @@ struct Daemon::State {
     if (command == "submit") return submit(request, reply);
     if (command == "hook") return hook(request, reply);
     if (command == "vms") return reply(vm_list());
+    if (command == "user-add") return user_add(request, reply);
     if (command == "hooks") {
       Json events = Json::array();
       for (const Json& e : hook_events) events.push_back(e);
@@ -383,6 +442,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   state->control = *std::move(server);
 
   if (c.libvirt_uri) {
+    BindingAgent::Options binding;
+    binding.node_id = c.node_id;
+    binding.node_key = &state->node->key();
+    binding.keystore = state->keystore_dir();
+    binding.log = &log;
+    state->bindings =
+        std::make_unique<BindingAgent>(binding, state->node->store(), state->node->service());
     LibvirtMonitorOptions monitor;
     monitor.uri = *c.libvirt_uri;
     monitor.log = [&log](std::string_view line) { log.info("libvirt: " + std::string(line)); };
@@ -409,7 +475,8 @@ Daemon::Daemon(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Daemon::~Daemon() {
   if (state_->monitor) state_->monitor->stop();
   if (state_->control) state_->control->stop();
-  if (state_->node) state_->node->stop();
+  if (state_->node) state_->node->stop();  // a binding waiting for its block is told "stopped"
+  if (state_->bindings) state_->bindings->stop();
   std::lock_guard lock(state_->waiters_mutex);
   state_->waiters.clear();  // joined: every waiter's future is resolved by the stop
 }
@@ -448,6 +515,7 @@ int Daemon::run(const std::atomic<bool>& stop) {
   if (s.monitor) s.monitor->stop();
   s.control->stop();
   s.node->stop();
+  if (s.bindings) s.bindings->stop();
   s.log->info("stopped cleanly after " + std::to_string(s.node->service().snapshot().confirmed) +
               " confirmed blocks");
   return 0;

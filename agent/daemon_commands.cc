@@ -104,16 +104,44 @@ int daemon_vms(const DaemonCommandOptions& o, std::ostream& out, std::ostream& e
     return 0;
   }
   if (!r->value("connected", false)) out << "(libvirt not reachable; the list may be stale)\n";
-  out << "UUID                                  NAME             STATE      OWNER        AGENT\n";
+  out << "UUID                                  NAME             STATE      OWNER        AGENT     "
+         " "
+         "ON CHAIN\n";
   for (const auto& v : (*r)["vms"]) {
     std::string owner = v["owner"].is_null()
                             ? (v.value("owner_error", "").empty() ? "-" : "(invalid)")
                             : v["owner"].value("user", "");
-    char line[256];
-    std::snprintf(line, sizeof line, "%-37s %-16s %-10s %-12s %s\n", v.value("uuid", "").c_str(),
-                  v.value("name", "").c_str(), v.value("state", "").c_str(), owner.c_str(),
-                  v.value("agent", false) ? "connected" : "-");
+    const Json& chain = v["chain"];
+    const std::string on_chain =
+        chain.is_null()
+            ? "not bound"
+            : (chain["host"].is_null() ? "stopped" : "on " + chain["host"].get<std::string>());
+    char line[320];
+    std::snprintf(line, sizeof line, "%-37s %-16s %-10s %-12s %-10s %s\n",
+                  v.value("uuid", "").c_str(), v.value("name", "").c_str(),
+                  v.value("state", "").c_str(), owner.c_str(),
+                  v.value("agent", false) ? "connected" : "-", on_chain.c_str());
     out << line;
+    if (v["binding"].is_object() && !v["binding"].value("problem", "").empty()) {
+      out << "    " << v["binding"].value("problem", "") << '\n';
+    }
+  }
+  return 0;
+}
+
+int daemon_user_add(const DaemonCommandOptions& o, const std::string& name, std::ostream& out,
+                    std::ostream& err) {
+  DaemonCommandOptions long_wait = o;
+  long_wait.timeout = std::max(o.timeout, std::chrono::milliseconds(120'000));
+  int status = 0;
+  auto r = ask(long_wait, {{"command", "user-add"}, {"name", name}}, err, status);
+  if (!r) return status;
+  if (o.json) {
+    r->erase("ok");
+    out << r->dump(2) << '\n';
+  } else {
+    out << "user " << name << " registered in semi-finished block " << r->value("semi_finished", "")
+        << "; its key is in this host's keystore\n";
   }
   return 0;
 }

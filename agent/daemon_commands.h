@@ -25,6 +25,10 @@ int daemon_peers(const DaemonCommandOptions& options, std::ostream& out, std::os
 int daemon_metrics(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 // The domains libvirt has on this host, as mchaind follows them.
 int daemon_vms(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
+// Registers a user: a key made in this host's keystore, and its register-user package,
+// confirmed before this returns.
+int daemon_user_add(const DaemonCommandOptions& options, const std::string& name, std::ostream& out,
+                    std::ostream& err);
 // The libvirt hook's latest calls as mchaind recorded them.
 int daemon_hooks(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 // Submits the package in `file` (its canonical encoding); with `wait`, returns once its

@@ -77,7 +77,10 @@ control group):
   peers [--json]             Every other member of the genesis file and whether it is linked.
   metrics                    Prometheus text exposition of the node's counters.
   hooks [--json]             The libvirt hook's latest calls, as mchaind recorded them.
-  vms [--json]               The domains libvirt has on this host: state, owner, guest agent.
+  vms [--json]               The domains libvirt has on this host: state, owner, guest agent,
+                             and how the chain binds them.
+  user add NAME [--json]     Register a user: a key in this host's keystore, and the
+                             register-user package, confirmed before it returns.
   package submit FILE [--wait] [--json]
       Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
       with --wait, answered once its semi-finished block is durable.
@@ -468,6 +471,14 @@ int run_measure(const Args& args) {
 int run_daemon_command(const Args& args) {
   const auto& words = args.positional;
   const bool submit = words[0] == "package";
+  if (words[0] == "user") {
+    if (!only_known_flags(args, {"--json"})) return kUsageError;
+    if (words.size() != 3) return usage_error("user add needs one NAME");
+    agent::DaemonCommandOptions o;
+    if (auto socket = args.option("--socket")) o.socket = *socket;
+    o.json = args.flag("--json");
+    return agent::daemon_user_add(o, words[2], std::cout, std::cerr);
+  }
   if (!only_known_flags(args, submit ? std::initializer_list<std::string_view>{"--json", "--wait"}
                                      : std::initializer_list<std::string_view>{"--json"})) {
     return kUsageError;
@@ -527,6 +538,8 @@ int main(int argc, char** argv) {
   if (words[0] == "package" && words.size() >= 2 && words[1] == "show") {
     return run_package_show(*args);
   }
+  if (words[0] == "user" && words.size() >= 2 && words[1] == "add")
+    return run_daemon_command(*args);
   if (words[0] == "status" || words[0] == "peers" || words[0] == "metrics" || words[0] == "hooks" ||
       words[0] == "vms" || (words[0] == "package" && words.size() >= 2 && words[1] == "submit")) {
     return run_daemon_command(*args);

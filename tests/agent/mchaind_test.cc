@@ -353,6 +353,66 @@ TEST_F(Daemons, ItFollowsTheDomainsLibvirtHas) {
   EXPECT_EQ(daemons_[0]->stop(), 0);
 }
 
+TEST_F(Daemons, AVmLibvirtRunsHereIsBoundOnTheChainOnceItsOwnerIsRegistered) {
+  // node-1 follows a test-driver host with one running domain that alice owns.
+  const std::string uuid = "6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7f";
+  const fs::path host = tmp_.path() / "host.xml";
+  std::ofstream(host) << "<node><domain type='test'><name>web-1</name><uuid>" << uuid
+                      << "</uuid><memory>8192</memory><os><type>hvm</type></os><metadata>"
+                         "<mchain:owner xmlns:mchain='http://mchain.invalid/xmlns/libvirt/1'>alice"
+                         "</mchain:owner></metadata></domain></node>";
+  daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "node-1.key", false,
+                            {{"uri", "test://" + host.string()}});
+  start_all();
+  const std::string socket = " --socket " + daemons_[0]->socket().string();
+  auto vm = [&]() -> Json {
+    const std::string listed = run(kCtl + " vms --json" + socket);
+    if (!listed.starts_with("0:")) return nullptr;
+    const Json parsed = Json::parse(listed.substr(2));
+    for (const Json& v : parsed["vms"]) {
+      if (v["uuid"] == uuid) return v;
+    }
+    return nullptr;
+  };
+  // Without alice's key on this host the VM cannot be bound, and `vms` says why.
+  Json before;
+  for (auto deadline = Clock::now() + 30s; Clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    before = vm();
+    if (before.is_object() && before["binding"].is_object() &&
+        !before["binding"]["problem"].get<std::string>().empty()) {
+      break;
+    }
+  }
+  ASSERT_TRUE(before.is_object()) << daemons_[0]->log();
+  EXPECT_TRUE(before["chain"].is_null());
+  EXPECT_NE(before["binding"]["problem"].get<std::string>().find("no key for user 'alice'"),
+            std::string::npos)
+      << before.dump();
+
+  const std::string added = run(kCtl + " user add alice" + socket);
+  ASSERT_TRUE(added.starts_with("0:user alice registered")) << added;
+  // The binding follows: a new VM key, signed by it, alice's key and node-1's.
+  ASSERT_TRUE(confirmed_everywhere(2));
+  Json after;
+  for (auto deadline = Clock::now() + 30s; Clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    after = vm();
+    if (after.is_object() && after["chain"].is_object()) break;
+  }
+  ASSERT_TRUE(after.is_object() && after["chain"].is_object()) << daemons_[0]->log();
+  EXPECT_EQ(after["chain"]["owner"], "alice");
+  EXPECT_EQ(after["chain"]["host"], "node-1");
+  EXPECT_EQ(after["binding"]["last"], "started");
+  EXPECT_EQ(after["binding"]["problem"], "");
+  EXPECT_TRUE(fs::exists(tmp_.path() / "node-1-state" / "keys" / "vms" / (uuid + ".key")));
+  EXPECT_NE(daemons_[0]->log().find("binding web-1 (" + uuid + "): started on node-1 for alice"),
+            std::string::npos)
+      << daemons_[0]->log();
+  // The other nodes validated it against the same history: they hold the same two blocks.
+  for (auto& d : daemons_) EXPECT_EQ(d->stop(), 0);
+}
+
 TEST_F(Daemons, ABadConfigurationExitsWithTwoAndNamesTheKey) {
   std::ofstream(daemons_[0]->config())
       << R"({"node": {"id": "node-1", "key": "/k", "genesis": "/g"},
