@@ -26,6 +26,15 @@ Result<std::unique_ptr<Store>> open_existing(const std::filesystem::path& path) 
   return Store::open(path, options);
 }
 
+// The store the command reads: the daemon's own (borrowed), or the one at options.store.
+Result<std::shared_ptr<const Store>> use_store(const ChainCommandOptions& options) {
+  if (options.open != nullptr)
+    return std::shared_ptr<const Store>(options.open, [](const Store*) {});
+  auto store = open_existing(options.store);
+  if (!store) return std::unexpected(store.error());
+  return std::shared_ptr<const Store>(*std::move(store));
+}
+
 // Cumulative work as a hex number without leading zeros ("0x3000").
 std::string work_hex(const Work& work) {
   const std::string hex = to_hex(work.big_endian());
@@ -62,7 +71,7 @@ json package_summary(const Package& p) {
 }  // namespace
 
 int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostream& err) {
-  auto store = open_existing(options.store);
+  auto store = use_store(options);
   if (!store) return report_error(err, store.error().message);
   const std::size_t queue = (*store)->mining_queue().size();
   const std::size_t confirmed = (*store)->confirmed().size();
@@ -98,7 +107,7 @@ int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostrea
 
 int chain_show(const ChainCommandOptions& options, const std::string& which, std::ostream& out,
                std::ostream& err) {
-  auto store = open_existing(options.store);
+  auto store = use_store(options);
   if (!store) return report_error(err, store.error().message);
   Hash256 hash{};
   if (auto height = parse_u64(which); height && which.size() < 64) {
@@ -164,7 +173,7 @@ int chain_show(const ChainCommandOptions& options, const std::string& which, std
 }
 
 int chain_verify(const ChainCommandOptions& options, std::ostream& out, std::ostream& err) {
-  auto store = open_existing(options.store);
+  auto store = use_store(options);
   if (!store) return report_error(err, store.error().message);
   auto report = verify_chain(**store);
   if (!report) return report_error(err, report.error().message);
@@ -202,7 +211,7 @@ int chain_verify(const ChainCommandOptions& options, std::ostream& out, std::ost
 
 int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, TimeUs to,
                std::ostream& out, std::ostream& err) {
-  auto store = open_existing(options.store);
+  auto store = use_store(options);
   if (!store) return report_error(err, store.error().message);
   std::map<Hash256, SemiFinishedBlock> semis;  // a block usually holds several of the VM's
   json entries = json::array();

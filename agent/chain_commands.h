@@ -1,5 +1,6 @@
-// mchainctl's read-only commands on a local chain store: chain tip, chain show, chain verify
-// and history. Each opens the store without creating it and returns the process exit code:
+// mchainctl's read-only commands on a chain store: chain tip, chain show, chain verify and
+// history. Each opens the store without creating it — or, in mchaind answering them over its
+// control socket, reads the daemon's open store — and returns the process exit code:
 // 0 success, 1 a failure (no store, unknown block, a chain that does not verify), after
 // printing the result to `out` and any error to `err`.
 #pragma once
@@ -12,6 +13,10 @@
 #include "chain/error.h"
 #include "chain/types.h"
 
+namespace mchain {
+class Store;
+}
+
 namespace mchain::agent {
 
 inline constexpr std::string_view kDefaultStore = "/var/lib/mchain/chain";
@@ -19,6 +24,8 @@ inline constexpr std::string_view kDefaultStore = "/var/lib/mchain/chain";
 struct ChainCommandOptions {
   std::filesystem::path store{std::string(kDefaultStore)};
   bool json = false;
+  // A store already open (mchaind answering over its socket): used instead of `store`.
+  const Store* open = nullptr;
 };
 
 int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostream& err);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/bindings.h"
+#include "agent/chain_commands.h"
 #include "agent/control.h"
 #include "agent/domain_metadata.h"
 #include "agent/keystore.h"
@@ -365,6 +366,47 @@ struct Daemon::State {
     });
   }
 
+  // mchainctl's chain tip / show / verify and history, on this daemon's open store (LevelDB
+  // lets one process open it): the same code as on a stopped node's store, its output and
+  // exit status handed back. Off the control thread: verify reads the whole chain.
+  void chain(const Json& request, const ControlServer::Reply& reply) {
+    const auto args = request.find("args");
+    if (args == request.end() || !args->is_array() || args->empty()) {
+      return reply(
+          error("chain: expected \"args\": [\"tip\"], [\"show\", X], [\"verify\"] or "
+                "[\"history\", UUID, FROM_US, TO_US]"));
+    }
+    std::vector<std::string> words;
+    for (const Json& a : *args) {
+      if (!a.is_string()) return reply(error("chain: every argument is a string"));
+      words.push_back(a.get<std::string>());
+    }
+    ChainCommandOptions o;
+    o.store = config.store_dir();
+    o.open = &node->store();
+    o.json = request.value("json", false);
+    spawn_waiter([reply, o, words] {
+      std::ostringstream out, err;
+      int exit = 2;
+      if (words[0] == "tip" && words.size() == 1) {
+        exit = agent::chain_tip(o, out, err);
+      } else if (words[0] == "verify" && words.size() == 1) {
+        exit = chain_verify(o, out, err);
+      } else if (words[0] == "show" && words.size() == 2) {
+        exit = chain_show(o, words[1], out, err);
+      } else if (words[0] == "history" && words.size() == 4) {
+        auto vm = Uuid::parse(words[1]);
+        auto from = parse_u64(words[2]);
+        auto to = parse_u64(words[3]);
+        if (!vm || !from || !to) return reply(error("chain: history wants UUID FROM_US TO_US"));
+        exit = vm_history(o, *vm, *from, *to, out, err);
+      } else {
+        return reply(error("chain: unknown request"));
+      }
+      reply({{"ok", true}, {"exit", exit}, {"out", out.str()}, {"err", err.str()}});
+    });
+  }
+
   void reobserve_vms() {
     if (!bindings) return;
     std::lock_guard lock(vms_mutex);
@@ -381,6 +423,7 @@ struct Daemon::State {
     if (command == "hook") return hook(request, reply);
     if (command == "vms") return reply(vm_list());
     if (command == "user-add") return user_add(request, reply);
+    if (command == "chain") return chain(request, reply);
     if (command == "hooks") {
       Json events = Json::array();
       for (const Json& e : hook_events) events.push_back(e);

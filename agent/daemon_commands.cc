@@ -146,6 +146,24 @@ int daemon_user_add(const DaemonCommandOptions& o, const std::string& name, std:
   return 0;
 }
 
+std::optional<int> daemon_chain(const DaemonCommandOptions& o, const std::vector<std::string>& args,
+                                std::ostream& out, std::ostream& err) {
+  if (!std::filesystem::exists(o.socket)) return std::nullopt;
+  DaemonCommandOptions long_wait = o;
+  long_wait.timeout = std::max(o.timeout, std::chrono::milliseconds(600'000));  // verify
+  auto response = control_request(
+      o.socket, {{"command", "chain"}, {"args", args}, {"json", o.json}}, long_wait.timeout);
+  if (!response) return std::nullopt;  // no daemon there: the store is not locked either
+  if (!response->value("ok", false)) {
+    err << "mchainctl: mchaind: " << response->value("error", std::string("request refused"))
+        << '\n';
+    return 1;
+  }
+  out << response->value("out", "");
+  err << response->value("err", "");
+  return response->value("exit", 1);
+}
+
 int daemon_hooks(const DaemonCommandOptions& o, std::ostream& out, std::ostream& err) {
   int status = 0;
   auto r = ask(o, {{"command", "hooks"}}, err, status);

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mchain::agent {
 
@@ -29,6 +31,12 @@ int daemon_vms(const DaemonCommandOptions& options, std::ostream& out, std::ostr
 // confirmed before this returns.
 int daemon_user_add(const DaemonCommandOptions& options, const std::string& name, std::ostream& out,
                     std::ostream& err);
+// chain tip / show / verify and history (`args` as for mchaind's "chain" command), answered by
+// a running mchaind from its own store; nullopt if no mchaind answers on the socket (the
+// caller then reads the store itself).
+std::optional<int> daemon_chain(const DaemonCommandOptions& options,
+                                const std::vector<std::string>& args, std::ostream& out,
+                                std::ostream& err);
 // The libvirt hook's latest calls as mchaind recorded them.
 int daemon_hooks(const DaemonCommandOptions& options, std::ostream& out, std::ostream& err);
 // Submits the package in `file` (its canonical encoding); with `wait`, returns once its

@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -39,7 +40,9 @@ Commands available in this release:
   package show FILE [--json]
       Decode a package file and print its header, signatures and id.
 
-On a local chain store (--store DIR, default /var/lib/mchain/chain; read-only):
+On the chain store (read-only): a running mchaind answers them from its own store
+(--socket PATH); with --store DIR, or with no daemon running, the store is read directly
+(default /var/lib/mchain/chain):
   chain tip [--json]
       The main chain's tip: height, hash, cumulative work, time; the mining queue.
   chain show <height|hash> [--json]
@@ -281,23 +284,44 @@ agent::ChainCommandOptions chain_options(const Args& args) {
   return options;
 }
 
+// Without --store, a running mchaind answers from its own store (LevelDB admits one process);
+// with no daemon on the socket, the default store is read directly.
+int chain_command(const Args& args, const std::vector<std::string>& daemon_args,
+                  const std::function<int(const agent::ChainCommandOptions&)>& local) {
+  if (!args.option("--store")) {
+    agent::DaemonCommandOptions d;
+    if (auto socket = args.option("--socket")) d.socket = *socket;
+    d.json = args.flag("--json");
+    if (auto answered = agent::daemon_chain(d, daemon_args, std::cout, std::cerr)) return *answered;
+  }
+  return local(chain_options(args));
+}
+
 // chain tip | chain show <height|hash> | chain verify
 int run_chain(const Args& args) {
   if (!only_known_flags(args, {"--json"})) return kUsageError;
   for (const auto& [name, value] : args.options) {
-    if (name != "--store") return usage_error(name + " does not apply to chain commands");
+    if (name != "--store" && name != "--socket") {
+      return usage_error(name + " does not apply to chain commands");
+    }
   }
   const auto& words = args.positional;
   if (words.size() < 2) return usage_error("chain needs a subcommand: tip, show or verify");
-  const auto options = chain_options(args);
-  if (words[1] == "tip" && words.size() == 2)
-    return agent::chain_tip(options, std::cout, std::cerr);
+  if (words[1] == "tip" && words.size() == 2) {
+    return chain_command(args, {"tip"}, [](const agent::ChainCommandOptions& o) {
+      return agent::chain_tip(o, std::cout, std::cerr);
+    });
+  }
   if (words[1] == "verify" && words.size() == 2) {
-    return agent::chain_verify(options, std::cout, std::cerr);
+    return chain_command(args, {"verify"}, [](const agent::ChainCommandOptions& o) {
+      return agent::chain_verify(o, std::cout, std::cerr);
+    });
   }
   if (words[1] == "show") {
     if (words.size() != 3) return usage_error("chain show needs one height or block hash");
-    return agent::chain_show(options, words[2], std::cout, std::cerr);
+    return chain_command(args, {"show", words[2]}, [&](const agent::ChainCommandOptions& o) {
+      return agent::chain_show(o, words[2], std::cout, std::cerr);
+    });
   }
   return usage_error("unknown chain command '" + words[1] + "'");
 }
@@ -309,7 +333,7 @@ int run_history(const Args& args) {
   if (!vm) return usage_error("'" + args.positional[1] + "' is not a VM UUID");
   TimeUs from = 0, to = UINT64_MAX;
   for (const auto& [name, value] : args.options) {
-    if (name == "--store") continue;
+    if (name == "--store" || name == "--socket") continue;
     if (name != "--from" && name != "--to") {
       return usage_error(name + " does not apply to history");
     }
@@ -317,7 +341,10 @@ int run_history(const Args& args) {
     if (!t) return usage_error(name + ": " + t.error().message);
     (name == "--from" ? from : to) = *t;
   }
-  return agent::vm_history(chain_options(args), *vm, from, to, std::cout, std::cerr);
+  return chain_command(args, {"history", vm->to_string(), std::to_string(from), std::to_string(to)},
+                       [&](const agent::ChainCommandOptions& o) {
+                         return agent::vm_history(o, *vm, from, to, std::cout, std::cerr);
+                       });
 }
 
 // genesis create | genesis show FILE

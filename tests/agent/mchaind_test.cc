@@ -259,6 +259,17 @@ TEST_F(Daemons, ThreeDaemonsConfirmWhatTheirControlSocketsAreHanded) {
   EXPECT_NE(daemons_[0]->log().find("running without a TPM"), std::string::npos);
   EXPECT_TRUE(
       run(kCtl + " status --socket " + (tmp_.path() / "nobody.sock").string()).starts_with("3:"));
+  // The chain commands, answered by a running daemon from its own (locked) store.
+  const std::string on = " --socket " + daemons_[1]->socket().string();
+  const std::string tip = run(kCtl + " chain tip --json" + on);
+  ASSERT_TRUE(tip.starts_with("0:")) << tip;
+  EXPECT_EQ(Json::parse(tip.substr(2))["confirmed"], 3);
+  const std::string verified = run(kCtl + " chain verify" + on);
+  EXPECT_TRUE(verified.starts_with("0:ok: ")) << verified;
+  const std::string history = run(kCtl + " history " + w_.vm.to_string() + " --json" + on);
+  ASSERT_TRUE(history.starts_with("0:")) << history;
+  EXPECT_NE(history.find("\"binding\""), std::string::npos) << history;
+  EXPECT_NE(history.find("\"policy\""), std::string::npos) << history;
 
   for (auto& d : daemons_) EXPECT_EQ(d->stop(), 0) << d->log();
   for (auto& n : notify_) EXPECT_TRUE(n->wait_for("STOPPING=1", 1s));
