@@ -86,12 +86,14 @@ class NetCluster : public ::testing::Test {
   }
 
   void TearDown() override {
-    // The network first: no delivery may reach a service that is going away.
-    for (auto& h : hosts_) h->network.reset();
+    // The networks stop first, so that no delivery reaches a service that is going away; they
+    // are destroyed only after the services, whose threads may still send through them.
+    for (auto& h : hosts_) h->network->stop();
     for (auto& h : hosts_) {
       h->inbox = nullptr;
       h->service.reset();
       h->transport.reset();
+      h->network.reset();
       h->store.reset();
     }
   }
