@@ -29,6 +29,7 @@ std::optional<Json> ask(const DaemonCommandOptions& o, const Json& request, std:
     return std::nullopt;
   }
   status = 0;
+  response->erase("ok");  // said by the exit status
   return *std::move(response);
 }
 
@@ -44,7 +45,6 @@ int daemon_status(const DaemonCommandOptions& o, std::ostream& out, std::ostream
   int status = 0;
   auto r = ask(o, {{"command", "status"}}, err, status);
   if (!r) return status;
-  r->erase("ok");
   if (o.json) {
     out << r->dump(2) << '\n';
     return 0;
@@ -95,7 +95,6 @@ int daemon_vms(const DaemonCommandOptions& o, std::ostream& out, std::ostream& e
   auto r = ask(o, {{"command", "vms"}}, err, status);
   if (!r) return status;
   if (o.json) {
-    r->erase("ok");
     out << r->dump(2) << '\n';
     return 0;
   }
@@ -137,7 +136,6 @@ int daemon_user_add(const DaemonCommandOptions& o, const std::string& name, std:
   auto r = ask(long_wait, {{"command", "user-add"}, {"name", name}}, err, status);
   if (!r) return status;
   if (o.json) {
-    r->erase("ok");
     out << r->dump(2) << '\n';
   } else {
     out << "user " << name << " registered in semi-finished block " << r->value("semi_finished", "")
@@ -196,7 +194,6 @@ int daemon_submit(const DaemonCommandOptions& o, const std::filesystem::path& fi
           err, status);
   if (!r) return status;
   if (o.json) {
-    r->erase("ok");
     out << r->dump(2) << '\n';
   } else if (r->contains("semi_finished")) {
     out << "package " << r->value("package", "") << " confirmed in semi-finished block "
