@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "chain/block/block.h"
 #include "chain/block/merkle.h"
@@ -61,6 +64,31 @@ TEST_F(Cli, VersionAndHelp) {
   EXPECT_EQ(unknown.status, 2);
   EXPECT_NE(unknown.out.find("unknown command 'frobnicate'"), std::string::npos);
   EXPECT_EQ(run(kDaemon + " --bogus").status, 2);
+}
+
+// The bash completion (packaging/) offers every command `mchainctl --help` lists.
+TEST_F(Cli, BashCompletionOffersEveryCommandTheHelpLists) {
+  const std::string completion =
+      std::string(MCHAIN_TEST_FIXTURES) + "/../../packaging/bash-completion/mchainctl";
+  ASSERT_TRUE(fs::exists(completion)) << completion;
+  const Outcome offered = run("bash -c 'source " + completion +
+                              "; COMP_WORDS=(mchainctl \"\"); COMP_CWORD=1; _mchainctl; "
+                              "printf \"%s\\n\" \"${COMPREPLY[@]}\"'");
+  ASSERT_EQ(offered.status, 0) << offered.out;
+  const Outcome help = run(kCtl + " --help");
+  std::set<std::string> listed;
+  std::istringstream lines(help.out);
+  for (std::string line; std::getline(lines, line);) {
+    // "  status [--json] ...": a command at the start of an indented line.
+    if (line.size() > 2 && line.starts_with("  ") &&
+        std::islower(static_cast<unsigned char>(line[2]))) {
+      listed.insert(line.substr(2, line.find(' ', 2) - 2));
+    }
+  }
+  ASSERT_GE(listed.size(), 10u) << help.out;
+  for (const std::string& command : listed) {
+    EXPECT_NE(offered.out.find(command + "\n"), std::string::npos) << "not completed: " << command;
+  }
 }
 
 TEST_F(Cli, DemoAcceptsTheValidPackageAndRejectsTheFlippedOne) {
@@ -363,8 +391,8 @@ TEST_F(Cli, GenesisCreateThenShowGiveTheSameHash) {
   const std::string file = (dir_ / "genesis.json").string();
   Outcome created =
       run(kCtl + " genesis create --out " + file + " --chain test-1 --time 2026-11-22T00:00:00Z" +
-          " --node n1,127.0.0.1:7401," + (dir_ / "n1.key.pub").string() +
-          " --node n2,[::1]:7402," + (dir_ / "n2.key.pub").string());
+          " --node n1,127.0.0.1:7401," + (dir_ / "n1.key.pub").string() + " --node n2,[::1]:7402," +
+          (dir_ / "n2.key.pub").string());
   ASSERT_EQ(created.status, 0) << created.out;
   const auto hash_at = created.out.find("hash ");
   ASSERT_NE(hash_at, std::string::npos);
