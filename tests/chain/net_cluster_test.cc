@@ -77,7 +77,10 @@ class NetCluster : public ::testing::Test {
       config.consensus = {h.id, &h.key, pool, {}, 120'000'000};
       config.consensus.buffers.data_window = 50'000;  // 50 ms
       config.consensus.buffers.policy_window = 50'000;
+      // Mined and required difficulty agree: a peer's block of another difficulty is bad data,
+      // and its sender would be removed.
       config.mining = {.data_diff = 8, .policy_diff = 8, .slice = {0, 0, UINT64_MAX}};
+      config.consensus.data_diff = config.consensus.policy_diff = 8;
       config.miner_threads = 1;
       config.tick = 5'000;
       h.service = std::make_unique<NodeService>(config, *h.store, *h.transport);

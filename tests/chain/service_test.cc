@@ -27,6 +27,7 @@ class Service : public ::testing::Test {
     config.consensus.buffers.data_window = 20'000;  // 20 ms
     config.consensus.buffers.policy_window = 20'000;
     config.mining = {.data_diff = 10, .policy_diff = 10, .slice = {0, 0, UINT64_MAX}};
+    config.consensus.data_diff = config.consensus.policy_diff = 10;
     config.miner_threads = 1;
     config.tick = 2'000;
     service_ = std::make_unique<NodeService>(config, *store_, transport_);
