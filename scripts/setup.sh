@@ -22,6 +22,7 @@ packages=(
   busybox-static cpio openssl       # tests/guest/build-guest.sh: the test guest's initramfs
   libvirt-daemon-driver-qemu        # e2e: private libvirtd hosts (tests/guest/libvirt_host.sh)
   libvirt-clients                   # virsh, to drive those hosts
+  groff-base                        # tests: the man pages (packaging/man) under groff -ww
 )
 if [[ "$preset" == fuzz ]]; then
   packages+=(clang-19 libclang-rt-19-dev)  # libFuzzer; clang 19 has the C++23 library support we use
