@@ -142,6 +142,9 @@ void BindingAgent::reconcile(const Observation& o) {
                      "): " + std::string(to_string(*event)) + " on " + options_.node_id + " for " +
                      owner + ", confirmed in " + to_hex(*result).substr(0, 16));
   report(d.uuid, d.name, "");
+  if ((*event == BindingEvent::started || *event == BindingEvent::migrated) && options_.on_bound) {
+    options_.on_bound(d.uuid);
+  }
 }
 
 }  // namespace mchain::agent

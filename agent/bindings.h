@@ -16,6 +16,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,8 @@ class BindingAgent {
     std::filesystem::path keystore;
     const Logger* log = nullptr;
     std::chrono::seconds confirm_timeout{60};
+    // Called (on the agent's thread) once a binding that puts a VM on this node is confirmed.
+    std::function<void(const Uuid& vm)> on_bound;
   };
 
   // The agent's account of one VM, for `mchainctl vms`.

@@ -254,7 +254,10 @@ int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, 
     json path = json::array();
     for (const Hash256& h : proof->path) path.push_back(to_hex(h));
     const PackageHeader& h = p.header();
+    json report = nullptr;
+    if (h.type == PackageType::data && options.describe_data) report = options.describe_data(p);
     entries.push_back({{"id", to_hex(p.id())},
+                       {"report", report},
                        {"type", to_string(h.type)},
                        {"timestamp", format_time(h.timestamp)},
                        {"timestamp_us", h.timestamp},
@@ -300,6 +303,19 @@ int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, 
     }
     out << "  proof ok (" << e["proof"]["index"].get<std::uint64_t>() + 1 << " of "
         << e["proof"]["tree_size"].get<std::uint64_t>() << ")\n";
+    if (const json& r = e["report"]; r.is_object()) {
+      out << "    report: ";
+      if (r.contains("error")) {
+        out << r["error"].get<std::string>();
+      } else if (r["baseline_created"].get<bool>()) {
+        out << "baseline recorded, " << r["objects"] << " objects";
+      } else {
+        out << r["objects"] << " objects: " << r["added"] << " added, " << r["removed"]
+            << " removed, " << r["changed"] << " changed";
+      }
+      if (r.value("errors", 0) > 0) out << ", " << r["errors"] << " errors";
+      out << '\n';
+    }
   }
   return 0;
 }

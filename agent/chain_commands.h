@@ -6,7 +6,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -15,7 +17,8 @@
 
 namespace mchain {
 class Store;
-}
+class Package;
+}  // namespace mchain
 
 namespace mchain::agent {
 
@@ -26,6 +29,9 @@ struct ChainCommandOptions {
   bool json = false;
   // A store already open (mchaind answering over its socket): used instead of `store`.
   const Store* open = nullptr;
+  // history: what a data package's report says, or why it does not open (mchaind, which
+  // holds data keys); absent, reports are not opened.
+  std::function<nlohmann::json(const Package&)> describe_data;
 };
 
 int chain_tip(const ChainCommandOptions& options, std::ostream& out, std::ostream& err);
@@ -34,7 +40,7 @@ int chain_show(const ChainCommandOptions& options, const std::string& which, std
                std::ostream& err);
 int chain_verify(const ChainCommandOptions& options, std::ostream& out, std::ostream& err);
 // The VM's confirmed packages with from <= timestamp < to, each with its Merkle inclusion
-// proof, verified before it is printed.
+// proof, verified before it is printed, and with describe_data, what each report says.
 int vm_history(const ChainCommandOptions& options, const Uuid& vm, TimeUs from, TimeUs to,
                std::ostream& out, std::ostream& err);
 

@@ -138,6 +138,24 @@ void read_consensus(Object o, DaemonConfig& c) {
   }
 }
 
+void read_measurement(Object o, DaemonConfig& c) {
+  if (const Json* v = o.take("policy")) c.measure_policy = absolute_path(*v, o.path("policy"));
+  if (const Json* v = o.take("interval_s")) {
+    c.measure_interval = std::chrono::seconds(integer(*v, o.path("interval_s"), 0, 31'536'000));
+  }
+  if (const Json* v = o.take("retry_s")) {
+    c.measure_retry = std::chrono::seconds(integer(*v, o.path("retry_s"), 1, 86'400));
+  }
+  if (const Json* v = o.take("command_timeout_ms")) {
+    c.measure_command_timeout =
+        std::chrono::milliseconds(integer(*v, o.path("command_timeout_ms"), 100, 600'000));
+  }
+  if (const Json* v = o.take("workers")) {
+    c.measure_workers = static_cast<unsigned>(integer(*v, o.path("workers"), 1, 64));
+  }
+  o.done();
+}
+
 DaemonConfig read_config(const Json& json) {
   DaemonConfig c;
   Object top(json, "");
@@ -200,6 +218,7 @@ DaemonConfig read_config(const Json& json) {
   if (const Json* v = top.take("drain_timeout_ms")) {
     c.drain_timeout = millis(*v, "drain_timeout_ms", 0, 600'000);
   }
+  if (const Json* v = top.take("measurement")) read_measurement(Object(*v, "measurement"), c);
   top.done();
   return c;
 }

@@ -19,12 +19,20 @@
 //     "mining": {"threads": 1},
 //     "alarm_command": ["/usr/local/sbin/page-admin", "--mchain"],
 //     "hook": {"enforce": false},                // refuse starts and migrations it can't bind
-//     "drain_timeout_ms": 10000                  // SIGTERM: how long in-flight rounds may take
+//     "drain_timeout_ms": 10000,                 // SIGTERM: how long in-flight rounds may take
+//     "measurement": {
+//       "policy": "/etc/mchain/measure.pol",     // the Tripwire-style policy every VM is measured by
+//       "interval_s": 3600,                      // scheduled measurement of each VM; 0: none
+//       "retry_s": 30,                           // first retry of a guest agent that did not answer
+//       "command_timeout_ms": 10000,             // one guest-agent command
+//       "workers": 2                             // VMs measured at once
+//     }
 //   }
 //
 // Only "node.id", "node.key" and "node.genesis" are required.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -62,6 +70,12 @@ struct DaemonConfig {
   std::vector<std::string> alarm_command;
   bool enforce_hooks = false;
   TimeUs drain_timeout = 10'000'000;
+
+  std::filesystem::path measure_policy = "/etc/mchain/measure.pol";
+  std::chrono::seconds measure_interval{3600};
+  std::chrono::seconds measure_retry{30};
+  std::chrono::milliseconds measure_command_timeout{10'000};
+  unsigned measure_workers = 2;
 
   std::filesystem::path store_dir() const { return state_dir / "chain"; }
 };

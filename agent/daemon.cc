@@ -16,11 +16,17 @@
 #include "agent/domain_metadata.h"
 #include "agent/keystore.h"
 #include "agent/libvirt_monitor.h"
+#include "agent/measurements.h"
+#include "agent/tasks.h"
 #include "agent/version.h"
+#include "agent/vm_commands.h"
+#include "agent/vm_policy.h"
 #include "chain/net/peer_network.h"
 #include "chain/node/runtime.h"
 #include "chain/package/records.h"
 #include "chain/store/store.h"
+#include "measure/policy/policy.h"
+#include "measure/report/report.h"
 
 namespace mchain::agent {
 
@@ -52,14 +58,9 @@ struct Daemon::State {
   std::unique_ptr<ControlServer> control;
   std::atomic<bool> draining{false};
 
-  // Submissions waiting for their confirmation, answered by a waiter thread each; joined on
+  // Requests waiting for a confirmation, each answered by a thread of its own; joined on
   // stop (the service fails them with "stopped").
-  struct Waiter {
-    std::shared_ptr<std::atomic<bool>> done;
-    std::jthread thread;
-  };
-  std::mutex waiters_mutex;
-  std::vector<Waiter> waiters;
+  Tasks waiters;
 
   // The libvirt hook's calls, newest last (control thread only).
   std::deque<Json> hook_events;
@@ -77,6 +78,22 @@ struct Daemon::State {
   bool libvirt_connected = false;
   std::unique_ptr<LibvirtMonitor> monitor;
   std::unique_ptr<BindingAgent> bindings;
+  std::unique_ptr<MeasurementAgent> measurements;
+  std::unique_ptr<VmCommands> vm_commands;
+
+  // A domain by name, UUID or libvirt id among those libvirt has here.
+  std::optional<NamedVm> lookup(const std::string& domain) const {
+    const auto uuid = Uuid::parse(domain);
+    const auto id = parse_u64(domain);
+    std::lock_guard lock(vms_mutex);
+    for (const auto& [u, vm] : vms) {
+      if (vm.domain.name == domain || (uuid && *uuid == u) ||
+          (id && vm.domain.id > 0 && static_cast<std::uint64_t>(vm.domain.id) == *id)) {
+        return NamedVm{u, vm.domain.name};
+      }
+    }
+    return std::nullopt;
+  }
 
   std::filesystem::path keystore_dir() const { return config.state_dir / "keys"; }
 
@@ -89,12 +106,19 @@ struct Daemon::State {
         vm.connection = e.connection;
         if (vm.last_event.empty()) vm.last_event = "seen at resync";
         bindings->observe(e.domain);
+        // Whether its agent is up is not part of a resync: a VM found running is measured
+        // as if its agent had just connected (a failure backs off).
+        measurements->track(e.domain.uuid, e.domain.name, runs_here(e.domain.state),
+                            runs_here(e.domain.state));
         return;
       }
       case MonitorEventKind::kResyncComplete:
         // Whatever the resync did not list went away while libvirt was out of reach.
-        std::erase_if(vms,
-                      [&](const auto& entry) { return entry.second.connection != e.connection; });
+        std::erase_if(vms, [&](const auto& entry) {
+          if (entry.second.connection == e.connection) return false;
+          measurements->forget(entry.first);
+          return true;
+        });
         libvirt_connected = true;
         log->info("libvirt: connected to " + monitor->uri() + ", " + std::to_string(e.domains) +
                   " domains");
@@ -110,6 +134,7 @@ struct Daemon::State {
         if (e.lifecycle == Lifecycle::kUndefined) {
           vms.erase(e.domain.uuid);
           bindings->observe(e.domain, /*undefined=*/true);
+          measurements->forget(e.domain.uuid);
           return;
         }
         Vm& vm = vms[e.domain.uuid];
@@ -118,15 +143,21 @@ struct Daemon::State {
         vm.last_event = what;
         if (e.lifecycle == Lifecycle::kStopped) vm.agent = false;
         bindings->observe(e.domain);
+        measurements->track(e.domain.uuid, e.domain.name, runs_here(e.domain.state), vm.agent);
         return;
       }
       case MonitorEventKind::kAgentLifecycle: {
+        // The event names the domain only (state and owner are not read while it starts):
+        // what is known of it stays, and an agent that connects is in a running guest.
         Vm& vm = vms[e.domain.uuid];
-        vm.domain = e.domain;
+        if (vm.domain.name.empty()) vm.domain = e.domain;
+        vm.domain.id = e.domain.id;
         vm.connection = e.connection;
         vm.agent = e.agent_connected;
         log->info("libvirt: " + e.domain.name + " guest agent " +
                   (e.agent_connected ? "connected" : "disconnected"));
+        measurements->track(e.domain.uuid, e.domain.name,
+                            e.agent_connected || runs_here(vm.domain.state), vm.agent);
         return;
       }
       case MonitorEventKind::kMetadataChange: {
@@ -166,6 +197,7 @@ struct Daemon::State {
       out.push_back({{"uuid", uuid.to_string()},
                      {"chain", chain},
                      {"binding", binding},
+                     {"measurement", measurements->status(uuid)},
                      {"name", d.name},
                      {"id", d.id},
                      {"state", d.state ? std::string(domain_state_name(*d.state)) : "unknown"},
@@ -270,7 +302,7 @@ struct Daemon::State {
     const bool wait = request.value("wait", false);
     // Answered off the control thread: with wait, once the block is durable; without, as
     // soon as a refusal comes back or the package has been buffered for a moment.
-    spawn_waiter([reply, id, wait, f = std::move(confirmed)]() mutable {
+    waiters.spawn([reply, id, wait, f = std::move(confirmed)]() mutable {
       if (!wait && f.wait_for(kRefusalWindow) != std::future_status::ready) {
         return reply({{"ok", true}, {"package", to_hex(id)}, {"buffered", true}});
       }
@@ -278,16 +310,6 @@ struct Daemon::State {
       if (!r) return reply(error(r.error().message));
       reply({{"ok", true}, {"package", to_hex(id)}, {"semi_finished", to_hex(*r)}});
     });
-  }
-
-  void spawn_waiter(std::move_only_function<void()> work) {
-    std::lock_guard lock(waiters_mutex);
-    std::erase_if(waiters, [](const Waiter& w) { return w.done->load(); });  // joins them
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    waiters.push_back({done, std::jthread([done, work = std::move(work)]() mutable {
-                         work();
-                         *done = true;
-                       })});
   }
 
   // A libvirt hook call (hooks/qemu through mchainctl hook): recorded, and with enforcement
@@ -358,7 +380,7 @@ struct Daemon::State {
       return reply(error(stored.error().message));
     }
     auto confirmed = node->service().submit(*std::move(package));
-    spawn_waiter([this, reply, user, f = std::move(confirmed)]() mutable {
+    waiters.spawn([this, reply, user, f = std::move(confirmed)]() mutable {
       auto r = f.get();
       if (!r) return reply(error("registering " + user + ": " + r.error().message));
       reobserve_vms();  // VMs of this user that could not be bound without its key
@@ -385,7 +407,8 @@ struct Daemon::State {
     o.store = config.store_dir();
     o.open = &node->store();
     o.json = request.value("json", false);
-    spawn_waiter([reply, o, words] {
+    o.describe_data = [this](const Package& p) { return vm_commands->describe_data(p); };
+    waiters.spawn([this, reply, o, words] {
       std::ostringstream out, err;
       int exit = 2;
       if (words[0] == "tip" && words.size() == 1) {
@@ -395,11 +418,11 @@ struct Daemon::State {
       } else if (words[0] == "show" && words.size() == 2) {
         exit = chain_show(o, words[1], out, err);
       } else if (words[0] == "history" && words.size() == 4) {
-        auto vm = Uuid::parse(words[1]);
+        auto vm = vm_commands->resolve(words[1]);
         auto from = parse_u64(words[2]);
         auto to = parse_u64(words[3]);
-        if (!vm || !from || !to) return reply(error("chain: history wants UUID FROM_US TO_US"));
-        exit = vm_history(o, *vm, *from, *to, out, err);
+        if (!vm || !from || !to) return reply(error("chain: history wants DOMAIN FROM_US TO_US"));
+        exit = vm_history(o, vm->uuid, *from, *to, out, err);
       } else {
         return reply(error("chain: unknown request"));
       }
@@ -424,6 +447,12 @@ struct Daemon::State {
     if (command == "vms") return reply(vm_list());
     if (command == "user-add") return user_add(request, reply);
     if (command == "chain") return chain(request, reply);
+    if (command == "measure") return vm_commands->measure(request, reply);
+    if (command == "progress") return vm_commands->progress(request, reply);
+    if (command == "report") return vm_commands->report(request, reply);
+    if (command == "verify") return vm_commands->verify(request, reply);
+    if (command == "policy-show") return vm_commands->policy_show(request, reply);
+    if (command == "policy-set") return vm_commands->policy_set(request, reply);
     if (command == "hooks") {
       Json events = Json::array();
       for (const Json& e : hook_events) events.push_back(e);
@@ -473,6 +502,34 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   state->node = *std::move(node);
 
   State* raw = state.get();
+  if (c.libvirt_uri) {
+    MeasurementAgentOptions measure;
+    measure.node_id = c.node_id;
+    measure.node_key = &state->node->key();
+    measure.keystore = state->keystore_dir();
+    measure.baselines = c.state_dir / "baselines";
+    measure.libvirt_uri = *c.libvirt_uri;
+    measure.policy_file = c.measure_policy;
+    measure.interval = c.measure_interval;
+    measure.retry = c.measure_retry;
+    measure.command_timeout = c.measure_command_timeout;
+    measure.workers = c.measure_workers;
+    measure.log = &log;
+    state->measurements =
+        std::make_unique<MeasurementAgent>(measure, state->node->store(), state->node->service());
+    BindingAgent::Options binding;
+    binding.node_id = c.node_id;
+    binding.node_key = &state->node->key();
+    binding.keystore = state->keystore_dir();
+    binding.log = &log;
+    binding.on_bound = [raw](const Uuid& vm) { raw->measurements->bound(vm); };
+    state->bindings =
+        std::make_unique<BindingAgent>(binding, state->node->store(), state->node->service());
+  }
+  state->vm_commands = std::make_unique<VmCommands>(
+      state->node->store(), state->keystore_dir(), c.measure_policy, state->measurements.get(),
+      [raw](const std::string& domain) { return raw->lookup(domain); });
+
   ControlServer::Options control;
   control.socket = c.control_socket;
   control.group = c.control_group;
@@ -485,13 +542,6 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   state->control = *std::move(server);
 
   if (c.libvirt_uri) {
-    BindingAgent::Options binding;
-    binding.node_id = c.node_id;
-    binding.node_key = &state->node->key();
-    binding.keystore = state->keystore_dir();
-    binding.log = &log;
-    state->bindings =
-        std::make_unique<BindingAgent>(binding, state->node->store(), state->node->service());
     LibvirtMonitorOptions monitor;
     monitor.uri = *c.libvirt_uri;
     monitor.log = [&log](std::string_view line) { log.info("libvirt: " + std::string(line)); };
@@ -520,8 +570,9 @@ Daemon::~Daemon() {
   if (state_->control) state_->control->stop();
   if (state_->node) state_->node->stop();  // a binding waiting for its block is told "stopped"
   if (state_->bindings) state_->bindings->stop();
-  std::lock_guard lock(state_->waiters_mutex);
-  state_->waiters.clear();  // joined: every waiter's future is resolved by the stop
+  if (state_->measurements) state_->measurements->stop();
+  if (state_->vm_commands) state_->vm_commands->stop();
+  state_->waiters.join_all();  // every waiter's future is resolved by the stop
 }
 
 int Daemon::run(const std::atomic<bool>& stop) {
@@ -559,6 +610,8 @@ int Daemon::run(const std::atomic<bool>& stop) {
   s.control->stop();
   s.node->stop();
   if (s.bindings) s.bindings->stop();
+  if (s.measurements) s.measurements->stop();
+  s.vm_commands->stop();
   s.log->info("stopped cleanly after " + std::to_string(s.node->service().snapshot().confirmed) +
               " confirmed blocks");
   return 0;

@@ -1,7 +1,11 @@
 #include "agent/daemon_commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <future>
 #include <ostream>
+#include <sstream>
 
 #include "agent/control.h"
 #include "chain/file_io.h"
@@ -200,6 +204,168 @@ int daemon_submit(const DaemonCommandOptions& o, const std::filesystem::path& fi
         << r->value("semi_finished", "") << '\n';
   } else {
     out << "package " << r->value("package", "") << " accepted; waiting for a round\n";
+  }
+  return 0;
+}
+
+}  // namespace mchain::agent
+
+namespace mchain::agent {
+
+namespace {
+
+// Long operations (a measurement through a slow guest, a confirmation) may take minutes.
+constexpr std::chrono::milliseconds kLongWait{15 * 60 * 1000};
+
+bool on_terminal() { return ::isatty(STDOUT_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1; }
+
+// Sends `request` and waits for its answer; on a terminal, shows what the daemon is doing
+// with `domain` meanwhile (its measurement phase), on one line of stderr that is cleared
+// before the answer is printed.
+std::optional<Json> ask_with_progress(const DaemonCommandOptions& o, const Json& request,
+                                      const std::string& domain, const std::string& doing,
+                                      std::ostream& err, int& status) {
+  DaemonCommandOptions waiting = o;
+  waiting.timeout = std::max(o.timeout, kLongWait);
+  if (!on_terminal()) return ask(waiting, request, err, status);
+  std::ostringstream quiet;  // the worker's errors are printed from here, once
+  int worker_status = 0;
+  auto answer =
+      std::async(std::launch::async, [&] { return ask(waiting, request, quiet, worker_status); });
+  const auto started = std::chrono::steady_clock::now();
+  while (answer.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
+    auto p = control_request(o.socket, {{"command", "progress"}, {"domain", domain}},
+                             std::chrono::milliseconds(2000));
+    std::string phase;
+    if (p && p->value("ok", false) && (*p)["measurement"].is_object()) {
+      phase = (*p)["measurement"].value("phase", "");
+    }
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+            .count();
+    err << "\r\033[K" << doing << ' ' << domain << (phase.empty() ? "" : ": " + phase) << " ("
+        << seconds << " s)" << std::flush;
+  }
+  err << "\r\033[K" << std::flush;
+  auto result = answer.get();
+  err << quiet.str();
+  status = worker_status;
+  return result;
+}
+
+void print_report_summary(const Json& r, std::ostream& out) {
+  if (r.value("baseline_created", false)) {
+    out << "  baseline recorded: " << r.value("objects", 0) << " objects\n";
+  } else {
+    out << "  " << r.value("objects", 0) << " objects: " << r.value("added", 0) << " added, "
+        << r.value("removed", 0) << " removed, " << r.value("changed", 0) << " changed\n";
+  }
+  for (const Json& e : r.value("errors", Json::array())) {
+    out << "  error: " << e.get<std::string>() << '\n';
+  }
+}
+
+}  // namespace
+
+int daemon_measure(const DaemonCommandOptions& o, const std::string& domain, bool wait,
+                   bool baseline, std::ostream& out, std::ostream& err) {
+  const Json request = {
+      {"command", "measure"}, {"domain", domain}, {"wait", wait}, {"baseline", baseline}};
+  int status = 0;
+  auto r = wait || baseline
+               ? ask_with_progress(o, request, domain, baseline ? "new baseline of" : "measuring",
+                                   err, status)
+               : ask(o, request, err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << r->dump(2) << '\n';
+    return 0;
+  }
+  const std::string name = r->value("name", domain);
+  if (r->value("queued", false)) {
+    out << name << ": measurement queued (mchainctl vms shows how it went)\n";
+    return 0;
+  }
+  const Json& result = (*r)["result"];
+  out << name << ": report " << result.value("package", "")
+      << "\n  confirmed in semi-finished block " << result.value("semi_finished", "")
+      << ", policy v" << result.value("policy_version", 0) << '\n';
+  print_report_summary(result, out);
+  return 0;
+}
+
+int daemon_report(const DaemonCommandOptions& o, const std::string& domain,
+                  const std::string& package, std::ostream& out, std::ostream& err) {
+  int status = 0;
+  Json request = {{"command", "report"}, {"domain", domain}, {"json", o.json}};
+  if (!package.empty()) request["package"] = package;
+  DaemonCommandOptions waiting = o;
+  waiting.timeout = std::max(o.timeout, kLongWait);
+  auto r = ask(waiting, request, err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << r->dump(2) << '\n';
+  } else {
+    out << r->value("text", "");
+  }
+  return 0;
+}
+
+int daemon_verify(const DaemonCommandOptions& o, const std::string& domain, std::ostream& out,
+                  std::ostream& err) {
+  int status = 0;
+  auto r = ask_with_progress(o, {{"command", "verify"}, {"domain", domain}, {"json", o.json}},
+                             domain, "verifying", err, status);
+  if (!r) return status;
+  out << r->value("out", "");
+  err << r->value("err", "");
+  return r->value("exit", 1);
+}
+
+int daemon_policy_show(const DaemonCommandOptions& o, const std::string& domain, std::ostream& out,
+                       std::ostream& err) {
+  int status = 0;
+  auto r = ask(o, {{"command", "policy-show"}, {"domain", domain}}, err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << r->dump(2) << '\n';
+    return 0;
+  }
+  out << r->value("name", domain) << " (" << r->value("vm", "") << "), owner "
+      << r->value("owner", "") << '\n';
+  const Json& p = (*r)["policy"];
+  if (p.is_null()) {
+    out << "  no policy yet: the first measurement sets the default (readable by its owner)\n";
+    return 0;
+  }
+  out << "  policy v" << p.value("version", 0) << " (" << p.value("scheme", "") << "), since "
+      << p.value("since", "") << "\n  readable by: " << p.value("expression", "")
+      << "\n  attributes:  " << list(p["attributes"]) << "\n  hash:        " << p.value("hash", "")
+      << '\n';
+  return 0;
+}
+
+int daemon_policy_set(const DaemonCommandOptions& o, const std::string& domain,
+                      const std::string& expression, const std::vector<std::string>& attributes,
+                      std::ostream& out, std::ostream& err) {
+  int status = 0;
+  auto r = ask_with_progress(o,
+                             {{"command", "policy-set"},
+                              {"domain", domain},
+                              {"expression", expression},
+                              {"attributes", attributes}},
+                             domain, "revising the policy of", err, status);
+  if (!r) return status;
+  if (o.json) {
+    out << r->dump(2) << '\n';
+    return 0;
+  }
+  const Json& result = (*r)["result"];
+  out << r->value("name", domain) << ": policy v" << result.value("policy_version", 0)
+      << " in force (package " << result.value("package", "") << ")\n";
+  if (result.contains("key_link")) {
+    out << "  key link to v" << result.value("policy_version", 0) - 1 << ": "
+        << result.value("key_link", "") << '\n';
   }
   return 0;
 }

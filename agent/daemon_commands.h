@@ -44,4 +44,25 @@ int daemon_hooks(const DaemonCommandOptions& options, std::ostream& out, std::os
 int daemon_submit(const DaemonCommandOptions& options, const std::filesystem::path& file, bool wait,
                   std::ostream& out, std::ostream& err);
 
+// Per-VM commands; DOMAIN is a name, UUID or libvirt id on the daemon's host.
+// Measures DOMAIN now (baseline: and takes the result as its new baseline). Without wait,
+// returns once the measurement is queued; with wait (always for a baseline), once its report
+// is confirmed, showing progress on a terminal.
+int daemon_measure(const DaemonCommandOptions& options, const std::string& domain, bool wait,
+                   bool baseline, std::ostream& out, std::ostream& err);
+// A report of DOMAIN from the chain, decrypted with the keys the daemon holds: the newest, or
+// the one whose package id starts with `package`.
+int daemon_report(const DaemonCommandOptions& options, const std::string& domain,
+                  const std::string& package, std::ostream& out, std::ostream& err);
+// Re-checks DOMAIN's whole history: every inclusion proof, and every report opens. Exit 1 if
+// anything does not hold.
+int daemon_verify(const DaemonCommandOptions& options, const std::string& domain, std::ostream& out,
+                  std::ostream& err);
+int daemon_policy_show(const DaemonCommandOptions& options, const std::string& domain,
+                       std::ostream& out, std::ostream& err);
+// Puts the next policy version on the chain (a new data key, and the key link to it).
+int daemon_policy_set(const DaemonCommandOptions& options, const std::string& domain,
+                      const std::string& expression, const std::vector<std::string>& attributes,
+                      std::ostream& out, std::ostream& err);
+
 }  // namespace mchain::agent

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "chain/crypto/keyfile.h"
+#include "chain/file_io.h"
 
 namespace mchain::agent {
 
@@ -16,15 +17,23 @@ fs::path Keystore::vm_path(const Uuid& vm) const {
   return dir_ / "vms" / (vm.to_string() + ".key");
 }
 
-Status Keystore::put(const fs::path& path, const crypto::PrivateKey& key) const {
+fs::path Keystore::data_key_path(const Uuid& vm, std::uint64_t version) const {
+  return dir_ / "vms" / (vm.to_string() + ".v" + std::to_string(version) + ".data");
+}
+
+Status Keystore::make_private_dir(const fs::path& dir) const {
   std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  if (ec)
-    return fail("keystore: cannot create " + path.parent_path().string() + ": " + ec.message());
+  fs::create_directories(dir, ec);
+  if (ec) return fail("keystore: cannot create " + dir.string() + ": " + ec.message());
   // Only this user may list or enter the key directories.
-  for (const fs::path& d : {dir_, path.parent_path()}) {
+  for (const fs::path& d : {dir_, dir}) {
     if (::chmod(d.c_str(), 0700) != 0) return fail("keystore: cannot restrict " + d.string());
   }
+  return {};
+}
+
+Status Keystore::put(const fs::path& path, const crypto::PrivateKey& key) const {
+  if (auto made = make_private_dir(path.parent_path()); !made) return made;
   return crypto::write_private_key_file(path, key);  // mode 0600
 }
 
@@ -65,6 +74,40 @@ Status Keystore::put_vm_key(const Uuid& vm, const crypto::PrivateKey& key) const
     return fail("keystore: VM " + vm.to_string() + " already has a different key");
   }
   return put(vm_path(vm), key);
+}
+
+Status Keystore::remove_vm_key(const Uuid& vm) const {
+  std::error_code ec;
+  fs::remove(vm_path(vm), ec);
+  if (ec)
+    return fail("keystore: cannot remove the key of VM " + vm.to_string() + ": " + ec.message());
+  return {};
+}
+
+Result<crypto::AeadKey> Keystore::data_key(const Uuid& vm, std::uint64_t version) const {
+  const fs::path path = data_key_path(vm, version);
+  if (!fs::exists(path)) {
+    return fail("this host holds no data key for policy v" + std::to_string(version) + " of VM " +
+                vm.to_string());
+  }
+  auto text = read_small_file(path, 64, "data key");
+  if (!text) return std::unexpected(text.error());
+  crypto::AeadKey key{};
+  if (text->size() != key.size()) return fail("data key " + path.string() + ": not 32 bytes");
+  std::copy(text->begin(), text->end(), key.begin());
+  return key;
+}
+
+Status Keystore::put_data_key(const Uuid& vm, std::uint64_t version,
+                              const crypto::AeadKey& key) const {
+  if (auto held = data_key(vm, version)) {
+    if (*held == key) return {};
+    return fail("keystore: VM " + vm.to_string() + " already has a different data key for v" +
+                std::to_string(version));
+  }
+  const fs::path path = data_key_path(vm, version);
+  if (auto made = make_private_dir(path.parent_path()); !made) return made;
+  return write_file_atomically(path, as_chars(key), 0600, "data key");
 }
 
 }  // namespace mchain::agent

@@ -50,9 +50,11 @@ On the chain store (read-only): a running mchaind answers them from its own stor
   chain verify [--json]
       Re-check every block, link, signature and proof of work from height 0 to the tip.
       Exit status 0 if the chain is intact, 1 if not, naming the first broken block.
-  history <vm-uuid> [--from T] [--to T] [--json]
+  history <domain> [--from T] [--to T] [--json]
       The VM's confirmed packages in time order, each with the block that holds it and a
-      Merkle inclusion proof (verified before printing). T: microseconds or ISO 8601 UTC.
+      Merkle inclusion proof (verified before printing); through mchaind, what each
+      measurement report says. T: microseconds or ISO 8601 UTC. The domain is a name, UUID
+      or id for mchaind; a UUID with --store.
 
 A cluster's genesis file (the first members, their addresses and node keys):
   genesis create --out FILE --chain NAME --node ID,HOST:PORT,KEY.pub [--node …]
@@ -84,6 +86,24 @@ control group):
                              and how the chain binds them.
   user add NAME [--json]     Register a user: a key in this host's keystore, and the
                              register-user package, confirmed before it returns.
+  measure <domain> [--wait] [--json]
+      Measure the domain now. Without --wait, return once it is queued; with it, once its
+      report is confirmed on the chain (progress is shown on a terminal).
+  baseline <domain> [--json]
+      Measure the domain and take the result as its new baseline; later reports compare
+      against it.
+  report <domain> [<package-id>] [--json]
+      A measurement report of the domain from the chain, decrypted with the data keys this
+      host holds: the newest, or the one whose package id starts with the given hex digits.
+  verify <domain> [--json]
+      Re-check the domain's whole history on the chain: every Merkle inclusion proof, and
+      that every report opens. Exit status 1 if anything does not hold.
+  policy show <domain> [--json]
+      The domain's access policy on the chain: version, scheme, attributes, who may read.
+  policy set <domain> --expression EXPR [--attribute A]... [--json]
+      Put the next policy version on the chain with a new data key, and the key link that
+      lets the new key read the older reports. The attributes stay as they are unless given.
+  Domains are named as virsh names them: by name, UUID or id.
   package submit FILE [--wait] [--json]
       Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
       with --wait, answered once its semi-finished block is durable.
@@ -116,10 +136,11 @@ struct Args {
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
   for (std::string_view known :
-       {"--dir",    "--file",     "--flip",      "--out",        "--alg",     "--store",
-        "--from",   "--to",       "--diff",      "--qga-socket", "--domain",  "--connect",
-        "--policy", "--baseline", "--collector", "--vm",         "--timeout", "--report-out",
-        "--chain",  "--node",     "--time",      "--difficulty", "--socket"}) {
+       {"--dir",    "--file",       "--flip",       "--out",        "--alg",
+        "--store",  "--from",       "--to",         "--diff",       "--qga-socket",
+        "--domain", "--connect",    "--policy",     "--baseline",   "--collector",
+        "--vm",     "--timeout",    "--report-out", "--chain",      "--node",
+        "--time",   "--difficulty", "--socket",     "--expression", "--attribute"}) {
     if (name == known) return true;
   }
   return false;
@@ -328,9 +349,13 @@ int run_chain(const Args& args) {
 
 int run_history(const Args& args) {
   if (!only_known_flags(args, {"--json"})) return kUsageError;
-  if (args.positional.size() != 2) return usage_error("history needs one VM UUID");
-  auto vm = Uuid::parse(args.positional[1]);
-  if (!vm) return usage_error("'" + args.positional[1] + "' is not a VM UUID");
+  if (args.positional.size() != 2) return usage_error("history needs one domain");
+  // A domain name or id means something to the daemon only; a store read directly knows UUIDs.
+  const std::string& domain = args.positional[1];
+  auto vm = Uuid::parse(domain);
+  if (!vm && args.option("--store")) {
+    return usage_error("with --store, history needs the VM's UUID, not '" + domain + "'");
+  }
   TimeUs from = 0, to = UINT64_MAX;
   for (const auto& [name, value] : args.options) {
     if (name == "--store" || name == "--socket") continue;
@@ -341,8 +366,13 @@ int run_history(const Args& args) {
     if (!t) return usage_error(name + ": " + t.error().message);
     (name == "--from" ? from : to) = *t;
   }
-  return chain_command(args, {"history", vm->to_string(), std::to_string(from), std::to_string(to)},
+  return chain_command(args, {"history", domain, std::to_string(from), std::to_string(to)},
                        [&](const agent::ChainCommandOptions& o) {
+                         if (!vm) {
+                           std::cerr << "mchainctl: mchaind is not running: name the VM by its "
+                                        "UUID to read the store directly\n";
+                           return 1;
+                         }
                          return agent::vm_history(o, *vm, from, to, std::cout, std::cerr);
                        });
 }
@@ -495,6 +525,79 @@ int run_measure(const Args& args) {
   return agent::run_measure(o, std::cout, std::cerr);
 }
 
+agent::DaemonCommandOptions daemon_options(const Args& args) {
+  agent::DaemonCommandOptions o;
+  if (auto socket = args.option("--socket")) o.socket = *socket;
+  o.json = args.flag("--json");
+  return o;
+}
+
+bool only_socket_option(const Args& args, const std::string& command) {
+  for (const auto& [name, value] : args.options) {
+    if (name != "--socket") {
+      usage_error(name + " does not apply to " + command);
+      return false;
+    }
+  }
+  return true;
+}
+
+// measure DOM [--wait] | baseline DOM | report DOM [ID] | verify DOM | policy show|set DOM
+int run_vm_command(const Args& args) {
+  const auto& words = args.positional;
+  const std::string& command = words[0];
+  const agent::DaemonCommandOptions o = daemon_options(args);
+  if (command == "measure") {
+    if (!only_known_flags(args, {"--json", "--wait"}) || !only_socket_option(args, "measure"))
+      return kUsageError;
+    if (words.size() != 2) return usage_error("measure needs one domain");
+    return agent::daemon_measure(o, words[1], args.flag("--wait"), false, std::cout, std::cerr);
+  }
+  if (command == "baseline") {
+    if (!only_known_flags(args, {"--json"}) || !only_socket_option(args, "baseline"))
+      return kUsageError;
+    if (words.size() != 2) return usage_error("baseline needs one domain");
+    return agent::daemon_measure(o, words[1], true, true, std::cout, std::cerr);
+  }
+  if (command == "report") {
+    if (!only_known_flags(args, {"--json"}) || !only_socket_option(args, "report"))
+      return kUsageError;
+    if (words.size() != 2 && words.size() != 3)
+      return usage_error("report needs a domain and optionally a package id");
+    return agent::daemon_report(o, words[1], words.size() == 3 ? words[2] : "", std::cout,
+                                std::cerr);
+  }
+  if (command == "verify") {
+    if (!only_known_flags(args, {"--json"}) || !only_socket_option(args, "verify"))
+      return kUsageError;
+    if (words.size() != 2) return usage_error("verify needs one domain");
+    return agent::daemon_verify(o, words[1], std::cout, std::cerr);
+  }
+  // policy show DOM | policy set DOM --expression EXPR [--attribute A]...
+  if (words.size() != 3 || (words[1] != "show" && words[1] != "set")) {
+    return usage_error(
+        "policy show DOMAIN | policy set DOMAIN --expression EXPR [--attribute A]...");
+  }
+  if (!only_known_flags(args, {"--json"})) return kUsageError;
+  if (words[1] == "show") {
+    if (!only_socket_option(args, "policy show")) return kUsageError;
+    return agent::daemon_policy_show(o, words[2], std::cout, std::cerr);
+  }
+  std::optional<std::string> expression;
+  std::vector<std::string> attributes;
+  for (const auto& [name, value] : args.options) {
+    if (name == "--expression") {
+      expression = value;
+    } else if (name == "--attribute") {
+      attributes.push_back(value);
+    } else if (name != "--socket") {
+      return usage_error(name + " does not apply to policy set");
+    }
+  }
+  if (!expression) return usage_error("policy set needs --expression EXPR");
+  return agent::daemon_policy_set(o, words[2], *expression, attributes, std::cout, std::cerr);
+}
+
 int run_daemon_command(const Args& args) {
   const auto& words = args.positional;
   const bool submit = words[0] == "package";
@@ -573,7 +676,17 @@ int main(int argc, char** argv) {
   }
   if (words[0] == "chain") return run_chain(*args);
   if (words[0] == "history") return run_history(*args);
-  if (words[0] == "measure") return run_measure(*args);
+  if (words[0] == "measure") {
+    // With a way to reach the guest given here, mchainctl measures it itself.
+    if (args->option("--qga-socket") || args->option("--domain") || args->option("--policy")) {
+      return run_measure(*args);
+    }
+    return run_vm_command(*args);
+  }
+  if (words[0] == "baseline" || words[0] == "report" || words[0] == "verify" ||
+      words[0] == "policy") {
+    return run_vm_command(*args);
+  }
   if (words[0] == "genesis") return run_genesis(*args);
   return usage_error("unknown command '" + std::string(command) + "'");
 }

@@ -57,18 +57,12 @@ int run_measure(const MeasureCommandOptions& options, std::ostream& out, std::os
   // good evidence with nothing.
   if (options.baseline && m.snapshot && (!baseline || options.update_baseline)) {
     auto written = write_file_atomically(
-        *options.baseline,
-        [&] {
-          Bytes b = measure::encode_snapshot(*m.snapshot);
-          return std::string(b.begin(), b.end());
-        }(),
-        0600, "baseline");
+        *options.baseline, as_chars(measure::encode_snapshot(*m.snapshot)), 0600, "baseline");
     if (!written) m.report.errors.push_back(written.error().message);
   }
   if (options.report_out) {
-    Bytes b = measure::encode_report(m.report);
-    auto written =
-        write_file_atomically(*options.report_out, std::string(b.begin(), b.end()), 0600, "report");
+    auto written = write_file_atomically(
+        *options.report_out, as_chars(measure::encode_report(m.report)), 0600, "report");
     if (!written) m.report.errors.push_back(written.error().message);
   }
 

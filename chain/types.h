@@ -1,8 +1,6 @@
 // Byte containers, digests and identifiers shared by every chain structure.
 #pragma once
 
-#include "chain/error.h"
-
 #include <array>
 #include <compare>
 #include <cstddef>
@@ -13,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "chain/error.h"
+
 namespace mchain {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -22,6 +22,9 @@ using Hash512 = std::array<std::uint8_t, 64>;
 
 inline ByteView as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+inline std::string_view as_chars(ByteView b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 std::string to_hex(ByteView bytes);
