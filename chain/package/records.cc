@@ -118,6 +118,7 @@ std::string_view to_string(BindingEvent event) {
     case BindingEvent::migrated: return "migrated";
     case BindingEvent::stopped: return "stopped";
     case BindingEvent::undefined: return "undefined";
+    case BindingEvent::transferred: return "transferred";
   }
   return "unknown";
 }
@@ -142,7 +143,7 @@ Result<BindingRecord> BindingRecord::decode(ByteView encoded) {
     vm.bytes = r.fixed_bytes<16>("binding.vm");
     std::string user = cbor::read_id(r, "binding.user");
     std::string node = cbor::read_id(r, "binding.node");
-    auto event = read_enum(r, "binding.event", BindingEvent::undefined);
+    auto event = read_enum(r, "binding.event", BindingEvent::transferred);
     return BindingRecord{vm, std::move(user), std::move(node), event,
                          cbor::read_public_key(r, "binding.vm_key")};
   });

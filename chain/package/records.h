@@ -56,6 +56,9 @@ enum class BindingEvent : std::uint8_t {
   migrated = 2,   // now runs on the signing node (the destination)
   stopped = 3,    // runs nowhere
   undefined = 4,  // gone: no package may name it afterwards
+  // A new owner from t on: the package's user (header and record) is the new owner, who
+  // signs with their key, with the VM key and the node (the host, while it runs).
+  transferred = 5,
 };
 std::string_view to_string(BindingEvent event);
 

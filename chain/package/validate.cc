@@ -255,7 +255,12 @@ ValidationResult validate(const Package& package, const View& view,
 
   // 4. The VM–user–node correspondence at t.
   if (vm) {
-    if (vm->owner != h.user) {
+    const bool transfer = body.binding && body.binding->event == BindingEvent::transferred;
+    if (transfer && vm->owner == h.user) {
+      return reject(Verdict::malformed, "VM " + h.vm.to_string() + " already belongs to '" +
+                                            h.user + "' at " + format_time(t));
+    }
+    if (!transfer && vm->owner != h.user) {
       return reject(Verdict::user_not_owner_at_t, "VM " + h.vm.to_string() + " belonged to '" +
                                                       vm->owner + "', not '" + h.user + "', at " +
                                                       format_time(t));
@@ -269,7 +274,9 @@ ValidationResult validate(const Package& package, const View& view,
       case PackageType::key_link: host_must_sign = vm->host.has_value(); break;
       case PackageType::binding:
         host_must_sign = body.binding->event == BindingEvent::stopped ||
-                         (body.binding->event == BindingEvent::undefined && vm->host);
+                         ((body.binding->event == BindingEvent::undefined ||
+                           body.binding->event == BindingEvent::transferred) &&
+                          vm->host);
         break;
       case PackageType::membership: break;
     }

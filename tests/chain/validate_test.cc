@@ -164,6 +164,44 @@ TEST_F(Validate, MigrationMovesTheRightToSignAtItsTime) {
   EXPECT_VERDICT(w.check(w.data(kT0 + 600, "node-1")), Verdict::node_not_hosting_vm_at_t);
 }
 
+TEST_F(Validate, ATransferHandsTheVmToItsNewOwnerAtItsTime) {
+  // bob signs for himself, with the VM key and the host: alice's consent is not asked (the
+  // cloud changed the owner; the host saw it in the domain's metadata).
+  const PackageSigners bob_signs{&w.vm_key, &w.bob, &w.node1};
+  Package transfer =
+      must(make_binding_package({w.vm, "bob", "node-1", kT0 + 500}, w.policy1.ref(),
+                                BindingEvent::transferred, w.vm_key.public_key(), bob_signs));
+  // Only the host may sign it while the VM runs.
+  Package elsewhere = must(make_binding_package({w.vm, "bob", "node-2", kT0 + 500}, w.policy1.ref(),
+                                                BindingEvent::transferred, w.vm_key.public_key(),
+                                                {&w.vm_key, &w.bob, &w.node2}));
+  EXPECT_VERDICT(w.check(elsewhere), Verdict::node_not_hosting_vm_at_t);
+  // The new owner's own key, not the old owner's.
+  Package forged = must(make_binding_package({w.vm, "bob", "node-1", kT0 + 500}, w.policy1.ref(),
+                                             BindingEvent::transferred, w.vm_key.public_key(),
+                                             w.signers("node-1")));
+  EXPECT_VERDICT(w.check(forged), Verdict::bad_user_signature);
+  // To the owner it already has: refused.
+  Package to_alice = must(make_binding_package({w.vm, "alice", "node-1", kT0 + 500},
+                                               w.policy1.ref(), BindingEvent::transferred,
+                                               w.vm_key.public_key(), w.signers("node-1")));
+  EXPECT_VERDICT(w.check(to_alice), Verdict::malformed);
+  w.accept(transfer);
+  EXPECT_EQ(w.view.vm_at(w.vm, kT0 + 600)->owner, "bob");
+  EXPECT_EQ(w.view.vm_at(w.vm, kT0 + 600)->host, "node-1");  // it runs on where it ran
+  // Before the transfer alice's reports stand; after it only bob's do.
+  EXPECT_VERDICT(w.check(w.data(kT0 + 400)), Verdict::ok);
+  EXPECT_VERDICT(w.check(w.data(kT0 + 600)), Verdict::user_not_owner_at_t);
+  Package bobs = must(make_data_package({w.vm, "bob", "node-1", kT0 + 600}, w.policy1.ref(),
+                                        w.data_key, as_bytes("x"), bob_signs));
+  EXPECT_VERDICT(w.check(bobs), Verdict::ok);
+  // A transfer of a VM nobody defined names an unknown VM.
+  Package unknown =
+      must(make_binding_package({Uuid::random(), "bob", "node-1", kT0 + 500}, PolicyRef{},
+                                BindingEvent::transferred, w.vm_key.public_key(), bob_signs));
+  EXPECT_VERDICT(w.check(unknown), Verdict::unknown_vm);
+}
+
 TEST_F(Validate, StoppedVmIsHostedNowhere) {
   w.accept(must(make_binding_package({w.vm, "alice", "node-1", kT0 + 500}, w.policy1.ref(),
                                      BindingEvent::stopped, w.vm_key.public_key(),
