@@ -80,6 +80,11 @@ EVP_MAC* hmac_mac() {
   return mac.get();
 }
 
+EVP_KDF* hkdf_kdf() {
+  static const KdfPtr kdf = fetch_or_die<KdfPtr>(EVP_KDF_fetch, "HKDF");
+  return kdf.get();
+}
+
 BioPtr memory_bio(std::string_view data) {
   if (data.size() > static_cast<std::size_t>(INT_MAX)) {
     throw OpensslError("input too large for a memory BIO");

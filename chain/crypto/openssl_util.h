@@ -6,6 +6,7 @@
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/x509.h>
@@ -40,6 +41,8 @@ using CipherPtr = OpensslPtr<EVP_CIPHER, &EVP_CIPHER_free>;
 using CipherCtxPtr = OpensslPtr<EVP_CIPHER_CTX, &EVP_CIPHER_CTX_free>;
 using MacPtr = OpensslPtr<EVP_MAC, &EVP_MAC_free>;
 using MacCtxPtr = OpensslPtr<EVP_MAC_CTX, &EVP_MAC_CTX_free>;
+using KdfPtr = OpensslPtr<EVP_KDF, &EVP_KDF_free>;
+using KdfCtxPtr = OpensslPtr<EVP_KDF_CTX, &EVP_KDF_CTX_free>;
 using BioPtr = OpensslPtr<BIO, &BIO_free_all>;
 using EcdsaSigPtr = OpensslPtr<ECDSA_SIG, &ECDSA_SIG_free>;
 using EcGroupPtr = OpensslPtr<EC_GROUP, &EC_GROUP_free>;
@@ -98,6 +101,7 @@ const EVP_MD* sha256_md();
 const EVP_MD* sha512_md();
 const EVP_CIPHER* aes256gcm_cipher();
 EVP_MAC* hmac_mac();
+EVP_KDF* hkdf_kdf();
 
 // Wraps a read-only memory BIO around `data` (which must outlive the BIO).
 BioPtr memory_bio(std::string_view data);
