@@ -39,6 +39,7 @@ Bytes encode_announce(const Hash256& message_hash) {
 Bytes encode_request(const Hash256& message_hash) {
   return tagged(FrameKind::kRequest, message_hash);
 }
+Bytes encode_agent(ByteView message) { return tagged(FrameKind::kAgent, message); }
 
 Status FrameDecoder::feed(ByteView data) {
   if (failed_) return fail("frame stream already failed");

@@ -5,6 +5,8 @@
 //   kDirect    an opaque message for this peer only: delivered, neither deduplicated nor flooded
 //   kAnnounce  the SHA-256 of a large gossip message the sender holds (32 bytes)
 //   kRequest   asks the announcer for that message (32 bytes); it answers with kGossip
+//   kAgent     an opaque application message for this peer only (not consensus): handed to
+//              the agent callback, never to consensus, never deduplicated or relayed
 // Kept free of sockets so that it can be tested byte by byte.
 #pragma once
 
@@ -28,6 +30,7 @@ enum class FrameKind : std::uint8_t {
   kDirect = 3,
   kAnnounce = 4,
   kRequest = 5,
+  kAgent = 6,
 };
 
 // Length prefix + payload. The caller keeps payload.size() below 2^32 (and below the cap its
@@ -38,6 +41,7 @@ Bytes encode_gossip(ByteView message);
 Bytes encode_direct(ByteView message);
 Bytes encode_announce(const Hash256& message_hash);
 Bytes encode_request(const Hash256& message_hash);
+Bytes encode_agent(ByteView message);
 
 // Splits a byte stream into frame payloads. A length above `max_payload` is an error at once,
 // from the header alone, so a peer cannot make us buffer a huge frame. After an error the

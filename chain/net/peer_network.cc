@@ -168,7 +168,7 @@ struct PeerNetwork::Impl {
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0}, delivered{0},
         duplicates{0}, refused_unknown{0}, refused_wrong_key{0}, refused_handshake{0},
         oversize_frames{0}, queue_overflows{0}, reconnects{0}, announced{0}, requested{0},
-        served{0};
+        served{0}, agent_in{0}, agent_out{0}, agent_dropped{0};
   } counters;
   mutable std::mutex connected_mutex;
   std::set<std::string> connected;
@@ -415,6 +415,7 @@ struct PeerNetwork::Impl {
     if (kind == FrameKind::kDirect && link->established) return on_direct(link, payload);
     if (kind == FrameKind::kAnnounce && link->established) return on_announce(link, payload);
     if (kind == FrameKind::kRequest && link->established) return on_request(link, payload);
+    if (kind == FrameKind::kAgent && link->established) return on_agent(link, payload);
     refuse_or_close(link, "unexpected frame kind " + std::to_string(payload[0]));
   }
 
@@ -487,6 +488,31 @@ struct PeerNetwork::Impl {
 
   void on_direct(const std::shared_ptr<Link>& link, const Bytes& payload) {
     hand_over(link->peer_id, Bytes(payload.begin() + 1, payload.end()));
+  }
+
+  // Agent messages go to their own callback only: consensus would take an unknown message for
+  // a malformed one and exclude the peer. What is dropped is logged by size, never by content
+  // (these messages carry secrets, sealed or not).
+  void on_agent(const std::shared_ptr<Link>& link, const Bytes& payload) {
+    ++counters.agent_in;
+    const std::size_t size = payload.size() - 1;
+    if (size > options.max_agent_message) {
+      ++counters.agent_dropped;
+      return log("dropped an agent message of " + std::to_string(size) + " bytes from " +
+                 link->peer_id + ": above the cap of " + std::to_string(options.max_agent_message));
+    }
+    if (!options.on_agent_message) {
+      ++counters.agent_dropped;
+      return log("dropped an agent message of " + std::to_string(size) + " bytes from " +
+                 link->peer_id + ": no agent callback here");
+    }
+    try {
+      options.on_agent_message(link->peer_id, Bytes(payload.begin() + 1, payload.end()));
+    } catch (const std::exception& e) {
+      log(std::string("agent callback failed: ") + e.what());
+    } catch (...) {
+      log("agent callback failed");
+    }
   }
 
   void on_gossip(const std::shared_ptr<Link>& link, const Bytes& payload) {
@@ -574,6 +600,11 @@ struct PeerNetwork::Impl {
     if (!link->writing) write_next(link);
   }
 
+  static bool is_agent_frame(const Bytes& frame) {
+    return frame.size() > kFrameHeaderSize &&
+           frame[kFrameHeaderSize] == static_cast<std::uint8_t>(FrameKind::kAgent);
+  }
+
   void write_next(const std::shared_ptr<Link>& link) {
     link->writing = true;
     // The frame stays at the front of the queue, alive, until the write completes.
@@ -584,6 +615,7 @@ struct PeerNetwork::Impl {
                         if (ec) return close(link, "send failed: " + ec.message());
                         ++counters.frames_out;
                         counters.bytes_out += n;
+                        if (is_agent_frame(*link->queue.front())) ++counters.agent_out;
                         link->queued_bytes -= link->queue.front()->size();
                         link->queue.pop_front();
                         if (!link->queue.empty()) write_next(link);
@@ -615,6 +647,8 @@ Result<std::unique_ptr<PeerNetwork>> PeerNetwork::start(Options options,
   if (options.max_frame < 2 || options.max_frame > 0xffffffffu) {
     return fail("peer network: max_frame must be within [2, 2^32)");
   }
+  // An agent message travels in one frame, after its kind byte.
+  options.max_agent_message = std::min(options.max_agent_message, options.max_frame - 1);
   if (options.initial_backoff.count() <= 0 || options.max_backoff < options.initial_backoff) {
     return fail("peer network: need 0 < initial_backoff <= max_backoff");
   }
@@ -681,6 +715,35 @@ Status PeerNetwork::send_to(const std::string& peer, Bytes message) {
   return {};
 }
 
+Status PeerNetwork::send_agent(const std::string& peer, Bytes message) {
+  const std::size_t cap = impl_->options.max_agent_message;
+  if (message.size() > cap) {
+    return fail("agent message of " + std::to_string(message.size()) +
+                " bytes is above the cap of " + std::to_string(cap));
+  }
+  {
+    // The set the network thread keeps for snapshot(): the caller learns now, not never, that
+    // the addressee is not there.
+    std::lock_guard lock(impl_->connected_mutex);
+    if (!impl_->connected.contains(peer)) {
+      return fail("agent message for " + peer + ": no established link to that peer");
+    }
+  }
+  Impl* raw = impl_.get();
+  asio::post(impl_->io, [raw, peer, m = std::move(message)] {
+    if (raw->stopping) return;
+    auto it = raw->established.find(peer);
+    if (it == raw->established.end()) {
+      // The link went between the check above and now.
+      ++raw->counters.agent_dropped;
+      return raw->log("dropped an agent message of " + std::to_string(m.size()) + " bytes for " +
+                      peer + ": the link closed before it was queued");
+    }
+    raw->enqueue(it->second, std::make_shared<const Bytes>(encode_agent(m)));
+  });
+  return {};
+}
+
 void PeerNetwork::relay(Bytes message, const std::string& from_peer) {
   Impl* raw = impl_.get();
   asio::post(impl_->io, [raw, m = std::move(message), from_peer]() mutable {
@@ -722,6 +785,9 @@ NetMetrics PeerNetwork::snapshot() const {
   m.announced = c.announced;
   m.requested = c.requested;
   m.served = c.served;
+  m.agent_in = c.agent_in;
+  m.agent_out = c.agent_out;
+  m.agent_dropped = c.agent_dropped;
   std::lock_guard lock(impl_->connected_mutex);
   m.connected = impl_->connected;
   return m;

@@ -31,14 +31,23 @@
 // and not flooded or remembered, so the same bytes may be sent again (catch-up replies, and the
 // packages a node still buffers, re-sent to a peer whose link just came up).
 //
+// Agent messages. send_agent() queues an application message (not consensus: VM migration
+// secrets, sealed to the addressee) for one linked peer, in a frame kind of its own. The peer
+// hands it to on_agent_message, never to Deliver, so consensus never sees it and cannot count
+// it as a malformed message from that peer; it is neither deduplicated (against gossip or
+// anything else) nor relayed. Like every frame after the hello, it is accepted only from an
+// authenticated, admitted peer. Without an on_agent_message callback such frames are dropped
+// with a log line; the link stays up.
+//
 // Send queues. Each link has a bounded queue (messages and bytes). A peer that does not keep
 // up must not hold back the others, so when its queue is full the link is closed (counted as a
 // queue overflow); it reconnects later and catches up through the chain's own sync. Messages
 // are not stored for peers that are not connected.
 //
-// Threading. One thread of our own runs the event loop. broadcast(), recheck_admission(),
-// snapshot() and stop() may be called from any thread; Deliver and Admission are called on
-// the network thread and must not block for long or call stop().
+// Threading. One thread of our own runs the event loop. broadcast(), send_to(), send_agent(),
+// recheck_admission(), snapshot() and stop() may be called from any thread; Deliver,
+// Admission and on_agent_message are called on the network thread and must not block for
+// long or call stop().
 #pragma once
 
 #include <chrono>
@@ -78,6 +87,10 @@ struct NetMetrics {
   std::uint64_t announced = 0;          // large messages passed on as a hash
   std::uint64_t requested = 0;          // announced messages asked for
   std::uint64_t served = 0;             // announced messages sent on request
+  std::uint64_t agent_in = 0;           // agent frames received on established links
+  std::uint64_t agent_out = 0;          // agent frames written to a link
+  std::uint64_t agent_dropped = 0;      // received with no callback or above the cap, or
+                                        // sent but the link was gone before it was queued
   std::set<std::string> connected;      // peers with an established link
 };
 
@@ -89,6 +102,8 @@ class PeerNetwork {
   // The key admitted for a node id, or nullopt if the node is not (or no longer) a member.
   using Admission = std::function<std::optional<crypto::PublicKey>(const std::string& node_id)>;
   using Log = std::function<void(std::string_view line)>;
+  // An agent message from the linked peer `from_peer` (who sent it, not relayed).
+  using AgentDeliver = std::function<void(const std::string& from_peer, Bytes message)>;
 
   struct Options {
     std::string node_id;
@@ -109,6 +124,11 @@ class PeerNetwork {
     Log log;                                             // default: one line per event on stderr
     // Called on the network thread when a link to a peer is established (first or again).
     std::function<void(const std::string& peer_id)> on_link;
+    // Agent messages (see above) are for small secrets, not bulk data: a larger one is refused
+    // by send_agent() and dropped on arrival. Lowered to max_frame - 1 if above it.
+    std::size_t max_agent_message = 256u << 10;
+    // Called on the network thread for each agent message; unset: they are dropped.
+    AgentDeliver on_agent_message;
   };
 
   // Binds the listening socket, makes the TLS identity and starts the network thread.
@@ -131,6 +151,10 @@ class PeerNetwork {
   // Sends `message` to `peer` only, if it is linked (dropped otherwise). Fails only if the
   // message cannot fit in a frame.
   Status send_to(const std::string& peer, Bytes message);
+  // Queues the agent message `message` for `peer` (see above). Fails if `peer` has no
+  // established link now or the message is above max_agent_message. Success means queued,
+  // not delivered: a link that drops before the frame is written loses it, like any frame.
+  Status send_agent(const std::string& peer, Bytes message);
   // Asks Admission again for every established link and closes those that fail.
   void recheck_admission();
   NetMetrics snapshot() const;

@@ -3,6 +3,7 @@
 // on timing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
@@ -114,6 +115,15 @@ TEST(Framing, HelloAndGossipCarryTheirKind) {
   EXPECT_EQ(Bytes(gossip.begin() + 1, gossip.end()), payload_of(3, 0));
 }
 
+TEST(Framing, AgentFramesCarryTheirKind) {
+  FrameDecoder decoder;
+  ASSERT_TRUE(decoder.feed(encode_agent(payload_of(5, 2))));
+  Bytes agent = *decoder.next();
+  EXPECT_EQ(agent[0], 6);
+  EXPECT_EQ(agent[0], static_cast<std::uint8_t>(FrameKind::kAgent));
+  EXPECT_EQ(Bytes(agent.begin() + 1, agent.end()), payload_of(5, 2));
+}
+
 // --- helpers for the network tests ---------------------------------------------------------
 
 // The admitted keys, replaceable while the networks run (a membership change).
@@ -164,6 +174,29 @@ class Inbox {
   std::vector<std::pair<std::string, Bytes>> received_;
 };
 
+// What on_agent_message received, apart from what Deliver (consensus) received.
+class AgentInbox {
+ public:
+  PeerNetwork::AgentDeliver deliver() {
+    return [this](const std::string& from, Bytes message) {
+      std::lock_guard lock(mutex_);
+      received_.emplace_back(from, std::move(message));
+    };
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return received_.size();
+  }
+  std::vector<std::pair<std::string, Bytes>> received() const {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, Bytes>> received_;
+};
+
 // Polls `done` until it holds or `limit` passes.
 bool eventually(const std::function<bool()>& done, std::chrono::seconds limit = 30s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -179,6 +212,7 @@ struct Node {
   std::string id;
   PrivateKey key;
   Inbox inbox;
+  AgentInbox agent;
   std::unique_ptr<PeerNetwork> net;
 
   NetMetrics metrics() const { return net->snapshot(); }
@@ -197,7 +231,9 @@ PeerNetwork::Options test_options(const std::string& id, std::vector<PeerAddress
   return o;
 }
 
+// Every node started this way takes agent messages into node.agent.
 void start(Node& node, Registry& registry, PeerNetwork::Options options) {
+  if (!options.on_agent_message) options.on_agent_message = node.agent.deliver();
   node.net = must(
       PeerNetwork::start(std::move(options), node.key, registry.admission(), node.inbox.deliver()));
 }
@@ -581,6 +617,163 @@ TEST(PeerNetwork, NetTransportBroadcastsAsTheLocalNode) {
   Transport& t = transport;
   t.broadcast("a", message("consensus"));
   ASSERT_TRUE(eventually([&] { return b.inbox.count(message("consensus")) == 1; }));
+}
+
+// --- agent messages ------------------------------------------------------------------------
+
+TEST(PeerNetwork, AgentMessageReachesOnlyItsAddresseeAndNeverConsensus) {
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256),
+      c("c", SigAlg::ed25519);
+  ASSERT_TRUE(start_full_mesh(registry, a, b, c));
+
+  const Bytes secret = message("sealed VM key for b");
+  ASSERT_TRUE(a.net->send_agent("b", secret));
+  ASSERT_TRUE(eventually([&] { return b.agent.size() == 1; }));
+  // Barriers: each link delivers in order, so once c has gossip that a and b sent after the
+  // agent message, anything a or b had wrongly passed on to c would have arrived before it.
+  ASSERT_TRUE(a.net->broadcast(message("barrier from a")));
+  ASSERT_TRUE(b.net->broadcast(message("barrier from b")));
+  ASSERT_TRUE(eventually([&] {
+    return c.inbox.count(message("barrier from a")) == 1 &&
+           c.inbox.count(message("barrier from b")) == 1 &&
+           b.inbox.count(message("barrier from a")) == 1;
+  }));
+  using Received = std::vector<std::pair<std::string, Bytes>>;
+  EXPECT_EQ(b.agent.received(), (Received{{"a", secret}}));
+  EXPECT_EQ(a.agent.size(), 0u);
+  EXPECT_EQ(c.agent.size(), 0u);
+  for (Node* n : {&a, &b, &c}) EXPECT_EQ(n->inbox.count(secret), 0u) << n->id;
+  EXPECT_EQ(a.metrics().agent_out, 1u);
+  EXPECT_EQ(b.metrics().agent_in, 1u);
+  EXPECT_EQ(c.metrics().agent_in, 0u);
+  EXPECT_EQ(b.metrics().delivered, 1u);  // the barrier only
+
+  // Neither deduplicated nor held against gossip: the same bytes again as an agent message,
+  // then as gossip, then as an agent message once more all arrive.
+  ASSERT_TRUE(a.net->send_agent("b", secret));
+  ASSERT_TRUE(eventually([&] { return b.agent.size() == 2; }));
+  ASSERT_TRUE(a.net->broadcast(secret));
+  ASSERT_TRUE(eventually([&] { return b.inbox.count(secret) == 1 && c.inbox.count(secret) == 1; }));
+  ASSERT_TRUE(a.net->send_agent("b", secret));
+  ASSERT_TRUE(eventually([&] { return b.agent.size() == 3; }));
+  EXPECT_EQ(b.agent.received(), (Received{{"a", secret}, {"a", secret}, {"a", secret}}));
+  EXPECT_EQ(c.agent.size(), 0u);
+  for (Node* n : {&a, &b, &c}) {
+    NetMetrics m = n->metrics();
+    EXPECT_EQ(m.agent_dropped, 0u) << n->id;
+    EXPECT_EQ(m.refused_unknown + m.refused_wrong_key + m.refused_handshake, 0u) << n->id;
+  }
+}
+
+TEST(PeerNetwork, AgentSendRefusesUnlinkedPeersAndOversizeMessages) {
+  EXPECT_EQ(PeerNetwork::Options{}.max_agent_message, 256u << 10);
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ed25519),
+      c("c", SigAlg::ecdsa_p256_sha256);
+  for (Node* n : {&a, &b, &c}) registry.add(n->id, n->key.public_key());
+  start(c, registry);
+  start(b, registry);
+  auto a_options = test_options("a", {b.address()});  // c runs and is admitted, but not linked
+  a_options.max_agent_message = 1000;
+  start(a, registry, std::move(a_options));
+  ASSERT_TRUE(eventually([&] { return a.connected() == 1 && b.connected() == 1; }));
+
+  for (const std::string peer : {"c", "nobody", "a"}) {
+    auto sent = a.net->send_agent(peer, message("for " + peer));
+    ASSERT_FALSE(sent) << peer;
+    EXPECT_NE(sent.error().message.find("no established link"), std::string::npos)
+        << sent.error().message;
+  }
+  auto big = a.net->send_agent("b", Bytes(1001, 1));
+  ASSERT_FALSE(big);
+  EXPECT_NE(big.error().message.find("above the cap of 1000"), std::string::npos)
+      << big.error().message;
+  ASSERT_TRUE(a.net->send_agent("b", Bytes(1000, 2)));  // at the cap
+  ASSERT_TRUE(eventually([&] { return b.agent.size() == 1; }));
+  EXPECT_EQ(b.agent.received()[0].second, Bytes(1000, 2));
+
+  // b's cap is the default; a's, lower, applies to what a receives: dropped there, link kept.
+  EXPECT_FALSE(b.net->send_agent("a", Bytes((256u << 10) + 1, 3)));
+  ASSERT_TRUE(b.net->send_agent("a", Bytes(256u << 10, 4)));
+  ASSERT_TRUE(eventually([&] { return a.metrics().agent_dropped == 1; }));
+  ASSERT_TRUE(b.net->send_agent("a", message("small")));
+  ASSERT_TRUE(eventually([&] { return a.agent.size() == 1; }));
+  EXPECT_EQ(a.agent.received()[0], std::make_pair(std::string("b"), message("small")));
+  EXPECT_EQ(a.metrics().agent_in, 2u);
+  EXPECT_EQ(a.metrics().reconnects, 0u);
+  EXPECT_EQ(c.agent.size(), 0u);
+
+  a.net->stop();
+  EXPECT_FALSE(a.net->send_agent("b", message("after stop")));
+}
+
+TEST(PeerNetwork, AgentMessageWithoutACallbackIsDroppedWithALogLineAndTheLinkStays) {
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256), b("b", SigAlg::ecdsa_p256_sha256);
+  registry.add("a", a.key.public_key());
+  registry.add("b", b.key.public_key());
+  std::mutex log_mutex;
+  std::vector<std::string> b_log;
+  auto b_options = test_options("b", {});
+  b_options.log = [&](std::string_view line) {
+    std::lock_guard lock(log_mutex);
+    b_log.emplace_back(line);
+  };
+  // Started directly: start() would give b an agent callback.
+  b.net = must(
+      PeerNetwork::start(std::move(b_options), b.key, registry.admission(), b.inbox.deliver()));
+  start(a, registry, {b.address()});
+  ASSERT_TRUE(eventually([&] { return a.connected() == 1 && b.connected() == 1; }));
+
+  ASSERT_TRUE(a.net->send_agent("b", message("nobody takes this")));
+  ASSERT_TRUE(eventually([&] { return b.metrics().agent_dropped == 1; }));
+  ASSERT_TRUE(a.net->broadcast(message("still linked")));
+  ASSERT_TRUE(eventually([&] { return b.inbox.count(message("still linked")) == 1; }));
+  EXPECT_EQ(b.inbox.count(message("nobody takes this")), 0u);
+  EXPECT_EQ(b.metrics().delivered, 1u);
+  EXPECT_EQ(a.metrics().reconnects, 0u);
+  EXPECT_EQ(b.metrics().connected, std::set<std::string>{"a"});
+  std::lock_guard lock(log_mutex);
+  EXPECT_EQ(std::count_if(b_log.begin(), b_log.end(),
+                          [](const std::string& line) {
+                            return line.find(
+                                       "dropped an agent message of 17 bytes from a: no "
+                                       "agent callback") != std::string::npos;
+                          }),
+            1);
+}
+
+TEST(PeerNetwork, AgentFramesCountOnlyFromAnAdmittedPeerAfterItsHello) {
+  Registry registry;
+  Node a("a", SigAlg::ecdsa_p256_sha256);
+  PrivateKey raw_key = make_key();
+  registry.add("a", a.key.public_key());
+  registry.add("raw", raw_key.public_key());
+  start(a, registry);
+
+  // An admitted key that sends an agent frame before its hello.
+  RawClient early(raw_key);
+  ASSERT_TRUE(early.connect(a.net->port()));
+  early.send(encode_agent(message("before hello")));
+  ASSERT_TRUE(eventually([&] { return a.metrics().refused_handshake >= 1; }));
+
+  // A key nobody admitted, under an id nobody admitted.
+  RawClient stranger(make_key());
+  ASSERT_TRUE(stranger.connect(a.net->port()));
+  stranger.send(encode_hello("stranger"));
+  stranger.send(encode_agent(message("from a stranger")));
+  ASSERT_TRUE(eventually([&] { return a.metrics().refused_unknown >= 1; }));
+
+  // The admitted peer after its hello: this one arrives, and only this one.
+  RawClient admitted(raw_key);
+  ASSERT_TRUE(admitted.connect(a.net->port()));
+  admitted.send(encode_hello("raw"));
+  admitted.send(encode_agent(message("from raw")));
+  ASSERT_TRUE(eventually([&] { return a.agent.size() == 1; }));
+  EXPECT_EQ(a.agent.received()[0], std::make_pair(std::string("raw"), message("from raw")));
+  EXPECT_EQ(a.metrics().agent_in, 1u);
+  EXPECT_EQ(a.inbox.size(), 0u);
 }
 
 TEST(PeerNetwork, StopIsIdempotentAndStartRejectsBadOptions) {
