@@ -71,6 +71,7 @@ Result<std::unique_ptr<NodeRuntime>> NodeRuntime::start(NodeRuntimeOptions optio
   net_options.on_link = [raw](const std::string& peer) {
     if (NodeService* service = raw->inbox_.load()) service->linked(peer);
   };
+  net_options.on_agent_message = o.on_agent_message;
   if (o.net_log) {
     net_options.log = [log = o.net_log](std::string_view line) { log(std::string(line)); };
   }
@@ -135,6 +136,10 @@ Result<std::unique_ptr<NodeRuntime>> NodeRuntime::start(NodeRuntimeOptions optio
 }
 
 std::uint16_t NodeRuntime::port() const { return network_->port(); }
+
+Status NodeRuntime::send_agent(const std::string& to, Bytes message) {
+  return network_->send_agent(to, std::move(message));
+}
 
 void NodeRuntime::stop() {
   if (network_) network_->stop();

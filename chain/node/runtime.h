@@ -59,6 +59,9 @@ struct NodeRuntimeOptions {
   std::function<void(const SemiFinishedBlock&)> on_confirmed;
   std::function<void(const Accusation&)> on_accusation;
   std::function<void(const Misbehaviour&)> on_misbehaviour;
+  // Agent messages from linked peers (net::PeerNetwork::send_agent; VM migration secrets),
+  // on the network thread; consensus never sees them. Unset: they are dropped and logged.
+  std::function<void(const std::string& from_peer, Bytes message)> on_agent_message;
   // Fault-injection tests only: sees every message as it arrives (network thread), and may
   // change a candidate before it is signed.
   std::function<void(const std::string& from, const Bytes& message)> on_message;
@@ -80,6 +83,9 @@ class NodeRuntime {
   NodeService& service() { return *service_; }
   // The port the network listens on (the genesis file's, or the OS's choice for port 0).
   std::uint16_t port() const;
+  // Sends an agent message to the linked peer `to` (see net::PeerNetwork::send_agent): fails
+  // if `to` has no link now or the message is above the network's cap (256 KiB).
+  Status send_agent(const std::string& to, Bytes message);
   // Closes the network, then stops the service (pending submissions fail with "stopped").
   // Idempotent.
   void stop();
