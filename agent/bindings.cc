@@ -31,11 +31,11 @@ void BindingAgent::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BindingAgent::observe(const DomainInfo& domain, bool undefined) {
+void BindingAgent::observe(const DomainInfo& domain, bool undefined, bool migrated_away) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    queue_.push_back({domain, undefined});
+    queue_.push_back({domain, undefined, migrated_away});
   }
   wake_.notify_all();
 }
@@ -81,22 +81,31 @@ void BindingAgent::reconcile(const Observation& o) {
   } else if (!chain) {
     event = here ? BindingEvent::started : BindingEvent::defined;
   } else if (here && chain->host != options_.node_id) {
-    if (chain->host) {
+    if (chain->host && !(options_.handed_over && options_.handed_over(d.uuid))) {
       // Another node hosts it on the chain: only the migration hand-off may move it here.
       return report(d.uuid, d.name,
                     "runs here, but the chain has it on " + *chain->host +
                         ": waiting for the migration hand-off");
     }
-    event = BindingEvent::started;
+    event = chain->host ? BindingEvent::migrated : BindingEvent::started;
   } else if (!here && chain->host == options_.node_id) {
+    if (o.migrated_away) {
+      return report(d.uuid, d.name, "migrated away: its destination binds it");
+    }
     event = BindingEvent::stopped;
+  }
+  // A new owner in the metadata of a VM this host signs for (it runs here, or it last ran
+  // here and stopped): the transfer goes on the chain, signed by the new owner.
+  const bool new_owner = chain && d.owner && d.owner->user != chain->owner;
+  if (!event && new_owner && !o.undefined &&
+      (chain->host == options_.node_id || (!chain->host && keystore_.has_vm_key(d.uuid)))) {
+    event = BindingEvent::transferred;
   }
   if (!event) return report(d.uuid, d.name, "");  // libvirt and the chain agree
 
-  // The owner: the chain's for a known VM (ownership changes are not bound yet), else
-  // libvirt's metadata.
+  // The owner: the chain's for a known VM, the metadata's for a new one or a transfer.
   std::string owner;
-  if (chain) {
+  if (chain && *event != BindingEvent::transferred) {
     owner = chain->owner;
   } else if (d.owner) {
     owner = d.owner->user;
@@ -144,6 +153,13 @@ void BindingAgent::reconcile(const Observation& o) {
   report(d.uuid, d.name, "");
   if ((*event == BindingEvent::started || *event == BindingEvent::migrated) && options_.on_bound) {
     options_.on_bound(d.uuid);
+  }
+  if (*event == BindingEvent::transferred && options_.on_transferred) {
+    options_.on_transferred(d.uuid, owner);
+  }
+  // One binding at a time: a new owner seen along with a start goes on the chain next.
+  if (*event != BindingEvent::transferred && *event != BindingEvent::undefined && new_owner) {
+    observe(d);
   }
 }
 

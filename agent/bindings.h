@@ -7,11 +7,14 @@
 //   not on the chain, owner known      -> "defined" (or "started" if it runs): a new VM key
 //                                         in the keystore, registered by this package
 //   on the chain, stopped, runs here    -> "started"
+//   on another node, runs here, handed over to this host (agent/handoff.h) -> "migrated"
 //   hosted here on the chain, not running -> "stopped"
 //   undefined in libvirt, on the chain  -> "undefined"
+//   another owner in the metadata, signed for here -> "transferred" (by the new owner's key)
 // Every binding is signed by the VM key, the owner's user key and this node's key; a VM whose
 // owner this host holds no key for, or whose VM key is with another host (a migration not
 // handed over yet), is reported, not retried in a loop: the next event or resync tries again.
+// A VM that left by migration gets nothing from this host: its destination binds it.
 #pragma once
 
 #include <condition_variable>
@@ -39,6 +42,11 @@ class BindingAgent {
     std::chrono::seconds confirm_timeout{60};
     // Called (on the agent's thread) once a binding that puts a VM on this node is confirmed.
     std::function<void(const Uuid& vm)> on_bound;
+    // Whether this host received the VM by a migration hand-off not bound yet
+    // (Handoff::awaits_binding); unset: never.
+    std::function<bool(const Uuid& vm)> handed_over;
+    // Called (on the agent's thread) once a transfer to `owner` is confirmed.
+    std::function<void(const Uuid& vm, const std::string& owner)> on_transferred;
   };
 
   // The agent's account of one VM, for `mchainctl vms`.
@@ -54,7 +62,9 @@ class BindingAgent {
   BindingAgent& operator=(const BindingAgent&) = delete;
 
   // A domain as the monitor reported it (never blocks: queued for the agent's thread).
-  void observe(const DomainInfo& domain, bool undefined = false);
+  // migrated_away: it stopped here because it migrated; the destination binds it, this host
+  // signs nothing more for it.
+  void observe(const DomainInfo& domain, bool undefined = false, bool migrated_away = false);
   std::optional<State> state(const Uuid& vm) const;
   // Finishes the binding under way (its submission fails if the service stops) and joins.
   void stop();
@@ -63,6 +73,7 @@ class BindingAgent {
   struct Observation {
     DomainInfo domain;
     bool undefined = false;
+    bool migrated_away = false;
   };
   void run();
   void reconcile(const Observation& o);

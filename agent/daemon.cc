@@ -14,6 +14,7 @@
 #include "agent/chain_commands.h"
 #include "agent/control.h"
 #include "agent/domain_metadata.h"
+#include "agent/handoff.h"
 #include "agent/keystore.h"
 #include "agent/libvirt_monitor.h"
 #include "agent/measurements.h"
@@ -79,6 +80,9 @@ struct Daemon::State {
   std::unique_ptr<LibvirtMonitor> monitor;
   std::unique_ptr<BindingAgent> bindings;
   std::unique_ptr<MeasurementAgent> measurements;
+  std::unique_ptr<Handoff> handoff;
+  // What the network thread hands agent messages to, once it exists.
+  std::atomic<Handoff*> handoff_inbox{nullptr};
   std::unique_ptr<VmCommands> vm_commands;
 
   // A domain by name, UUID or libvirt id among those libvirt has here.
@@ -117,6 +121,7 @@ struct Daemon::State {
         std::erase_if(vms, [&](const auto& entry) {
           if (entry.second.connection == e.connection) return false;
           measurements->forget(entry.first);
+          handoff->abandoned(entry.first);
           return true;
         });
         libvirt_connected = true;
@@ -135,14 +140,17 @@ struct Daemon::State {
           vms.erase(e.domain.uuid);
           bindings->observe(e.domain, /*undefined=*/true);
           measurements->forget(e.domain.uuid);
+          handoff->abandoned(e.domain.uuid);
           return;
         }
         Vm& vm = vms[e.domain.uuid];
         vm.domain = e.domain;
         vm.connection = e.connection;
         vm.last_event = what;
+        const bool migrated_away = e.lifecycle == Lifecycle::kStopped && e.migration;
         if (e.lifecycle == Lifecycle::kStopped) vm.agent = false;
-        bindings->observe(e.domain);
+        if (migrated_away) handoff->released(e.domain.uuid);
+        bindings->observe(e.domain, /*undefined=*/false, migrated_away);
         measurements->track(e.domain.uuid, e.domain.name, runs_here(e.domain.state), vm.agent);
         return;
       }
@@ -198,6 +206,7 @@ struct Daemon::State {
                      {"chain", chain},
                      {"binding", binding},
                      {"measurement", measurements->status(uuid)},
+                     {"handoff", handoff->status(uuid)},
                      {"name", d.name},
                      {"id", d.id},
                      {"state", d.state ? std::string(domain_state_name(*d.state)) : "unknown"},
@@ -339,6 +348,11 @@ struct Daemon::State {
         refusal = "it names no owner (<mchain:owner> in namespace " +
                   std::string(kMetadataNamespace) + ", or Nova's <nova:owner>)";
       }
+    }
+    // A VM arriving by migration: its secrets are asked of its host now, so that they are
+    // here when it starts (the answer comes on the network; the hook does not wait for it).
+    if (handoff && sub == "begin" && (operation == "migrate" || operation == "prepare")) {
+      if (auto uuid = uuid_from_domain_xml(xml)) handoff->request(*uuid);
     }
     const std::string owner_text = owner ? (*owner ? (*owner)->user : std::string())
                                          : "(invalid: " + owner.error().message + ")";
@@ -497,11 +511,15 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
     log.warning("ALARM: peer " + m.node + " sent " + std::string(to_string(m.offence)) + ": " +
                 m.detail);
   };
+  State* raw = state.get();
+  o.on_agent_message = [raw, &log](const std::string& from, Bytes message) {
+    if (Handoff* h = raw->handoff_inbox.load()) return h->receive(from, std::move(message));
+    log.warning("agent message from " + from + " dropped: this node follows no libvirt");
+  };
   auto node = NodeRuntime::start(std::move(o));
   if (!node) return std::unexpected(node.error());
   state->node = *std::move(node);
 
-  State* raw = state.get();
   if (c.libvirt_uri) {
     MeasurementAgentOptions measure;
     measure.node_id = c.node_id;
@@ -517,12 +535,37 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
     measure.log = &log;
     state->measurements =
         std::make_unique<MeasurementAgent>(measure, state->node->store(), state->node->service());
+    Handoff::Options handoff;
+    handoff.node_id = c.node_id;
+    handoff.node_key = &state->node->key();
+    handoff.keystore = state->keystore_dir();
+    handoff.baselines = measure.baselines;
+    handoff.log = &log;
+    handoff.send = [raw](const std::string& to, Bytes message) {
+      return raw->node->send_agent(to, std::move(message));
+    };
+    handoff.migrating_out = [uri = *c.libvirt_uri](const Uuid& vm) {
+      return libvirt_migrating_out(uri, vm);
+    };
+    handoff.on_received = [raw](const Uuid&) { raw->reobserve_vms(); };
+    state->handoff = std::make_unique<Handoff>(handoff, state->node->store());
+    state->handoff_inbox = state->handoff.get();
     BindingAgent::Options binding;
     binding.node_id = c.node_id;
     binding.node_key = &state->node->key();
     binding.keystore = state->keystore_dir();
     binding.log = &log;
-    binding.on_bound = [raw](const Uuid& vm) { raw->measurements->bound(vm); };
+    binding.on_bound = [raw](const Uuid& vm) {
+      raw->handoff->bound(vm);
+      raw->measurements->bound(vm);
+    };
+    binding.handed_over = [raw](const Uuid& vm) { return raw->handoff->awaits_binding(vm); };
+    // The new owner's policy: readable by them from now on, and, through the key link, the
+    // VM's history before them (the newest policy decides, paper §IV.D).
+    binding.on_transferred = [raw](const Uuid& vm, const std::string& owner) {
+      const PolicyRecord policy = default_policy(vm, owner);
+      (void)raw->measurements->set_policy(vm, policy.attributes, policy.expression);
+    };
     state->bindings =
         std::make_unique<BindingAgent>(binding, state->node->store(), state->node->service());
   }
@@ -570,6 +613,7 @@ Daemon::~Daemon() {
   if (state_->control) state_->control->stop();
   if (state_->node) state_->node->stop();  // a binding waiting for its block is told "stopped"
   if (state_->bindings) state_->bindings->stop();
+  if (state_->handoff) state_->handoff->stop();
   if (state_->measurements) state_->measurements->stop();
   if (state_->vm_commands) state_->vm_commands->stop();
   state_->waiters.join_all();  // every waiter's future is resolved by the stop
@@ -610,6 +654,7 @@ int Daemon::run(const std::atomic<bool>& stop) {
   s.control->stop();
   s.node->stop();
   if (s.bindings) s.bindings->stop();
+  if (s.handoff) s.handoff->stop();
   if (s.measurements) s.measurements->stop();
   s.vm_commands->stop();
   s.log->info("stopped cleanly after " + std::to_string(s.node->service().snapshot().confirmed) +

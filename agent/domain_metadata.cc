@@ -316,6 +316,21 @@ Result<std::optional<DomainOwner>> owner_from_domain_xml(std::string_view domain
   return std::nullopt;
 }
 
+Result<Uuid> uuid_from_domain_xml(std::string_view domain_xml) {
+  auto doc = parse_xml(domain_xml, kMaxDomainXmlBytes, "domain XML");
+  if (!doc) return std::unexpected(doc.error());
+  const xmlNode* root = xmlDocGetRootElement(doc->get());
+  if (!is_element(root, "domain", nullptr)) return fail("domain XML: expected <domain>");
+  auto element = only_child(root, "uuid", nullptr);
+  if (!element) return fail("domain XML: " + element.error().message);
+  if (*element == nullptr) return fail("domain XML: no <uuid>");
+  auto text = element_text(*element);
+  if (!text) return fail("domain XML: <uuid>: " + text.error().message);
+  auto uuid = Uuid::parse(*text);
+  if (!uuid) return fail("domain XML: <uuid> '" + *text + "' is not a UUID");
+  return *uuid;
+}
+
 Result<std::string> owner_metadata_xml(std::string_view user) {
   // valid_id admits no character that XML would need escaped ('&', '<', quotes).
   if (!valid_id(user)) return fail(quoted(user) + " is not a valid user id");

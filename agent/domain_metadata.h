@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "chain/error.h"
+#include "chain/types.h"
 
 namespace mchain::agent {
 
@@ -61,6 +62,9 @@ Result<DomainOwner> parse_owner_metadata(std::string_view xml, OwnerSource sourc
 // The owner from a whole domain XML (as hook scripts receive it on stdin): our element under
 // <metadata> first, then Nova 1.1, then 1.0. nullopt: none of them is there.
 Result<std::optional<DomainOwner>> owner_from_domain_xml(std::string_view domain_xml);
+
+// The <uuid> of a whole domain XML (as hook scripts receive it).
+Result<Uuid> uuid_from_domain_xml(std::string_view domain_xml);
 
 // The element to hand virDomainSetMetadata for `user` (escaped; fails unless valid_id).
 Result<std::string> owner_metadata_xml(std::string_view user);

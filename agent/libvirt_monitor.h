@@ -31,18 +31,13 @@
 #include "agent/domain_metadata.h"
 #include "chain/error.h"
 #include "chain/types.h"
+#include "measure/qga/libvirt_glue.h"
 
 namespace mchain::agent {
 
 // RAII for libvirt handles (both are reference counted by libvirt: Close/Free drop one reference).
-struct LibvirtConnectionCloser {
-  void operator()(virConnectPtr connection) const noexcept { virConnectClose(connection); }
-};
-struct LibvirtDomainFreer {
-  void operator()(virDomainPtr domain) const noexcept { virDomainFree(domain); }
-};
-using LibvirtConnection = std::unique_ptr<virConnect, LibvirtConnectionCloser>;
-using LibvirtDomain = std::unique_ptr<virDomain, LibvirtDomainFreer>;
+using LibvirtConnection = measure::qga::Connection;
+using LibvirtDomain = measure::qga::Domain;
 
 // virDomainState.
 enum class DomainState : int {

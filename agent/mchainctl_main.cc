@@ -31,10 +31,10 @@ constexpr std::string_view kHelp = R"(usage: mchainctl [--version] [--help] <com
 
 Commands available in this release:
   demo [--dir DIR] [--file PATH] [--flip OFFSET] [--diff N] [--json]
-      Create node, user and VM keys in DIR (default: a new directory under /tmp), measure
-      PATH (default: /etc/passwd) into a signed, encrypted data package, validate it,
-      flip one byte and show why the copy is rejected; then confirm the packages on a
-      one-host chain in DIR/chain and mine it at difficulty N (default 12).
+      Create node, user and VM keys in DIR (default: a new directory under $TMPDIR or
+      /tmp), measure PATH (default: /etc/passwd) into a signed, encrypted data package,
+      validate it, flip one byte and show why the copy is rejected; then confirm the
+      packages on a one-host chain in DIR/chain and mine it at difficulty N (default 12).
   key generate --out PATH [--alg ecdsa-p256-sha256|ed25519]
       Write a new private key to PATH (mode 0600) and its public key to PATH.pub.
   package show FILE [--json]
@@ -114,7 +114,8 @@ The libvirt hook (hooks/qemu runs it; libvirt's words follow --):
       is logged), or 1 with the reason on stderr when mchaind enforces and refuses it.
 
 Exit status: 0 success, 1 failure (a refused request, a chain that does not verify, ...),
-2 usage error, 3 mchaind not reachable on its control socket (measure has its own, above).
+2 usage error, 3 mchaind not reachable on its control socket. The daemon-less measure (with
+--qga-socket, --domain or --policy) has Tripwire's bitmask instead, above.
 )";
 
 struct Args {
@@ -208,9 +209,15 @@ int run_demo(const Args& args) {
   if (auto dir = args.option("--dir")) {
     options.directory = *dir;
   } else {
-    std::string pattern = (std::filesystem::temp_directory_path() / "mchain-demo.XXXXXX").string();
+    std::error_code ec;  // $TMPDIR naming no directory is an error, not an exception
+    const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+    if (ec) {
+      std::cerr << "mchainctl: no temporary directory: " << ec.message() << '\n';
+      return 1;
+    }
+    std::string pattern = (tmp / "mchain-demo.XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
-      std::cerr << "mchainctl: cannot create a temporary directory\n";
+      std::cerr << "mchainctl: cannot create a temporary directory in " << tmp.string() << '\n';
       return 1;
     }
     options.directory = pattern;

@@ -2,8 +2,10 @@
 // (threads, no printing error handler, SIGPIPE) and the calling thread's last error.
 #pragma once
 
+#include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <memory>
 #include <string>
 
 namespace mchain::measure::qga {
@@ -25,5 +27,14 @@ struct LibvirtError {
 
 // The calling thread's last libvirt error, cleared; read it right after the failing call.
 LibvirtError take_last_libvirt_error();
+
+struct ConnectionCloser {
+  void operator()(virConnectPtr connection) const noexcept { virConnectClose(connection); }
+};
+struct DomainFreer {
+  void operator()(virDomainPtr domain) const noexcept { virDomainFree(domain); }
+};
+using Connection = std::unique_ptr<virConnect, ConnectionCloser>;
+using Domain = std::unique_ptr<virDomain, DomainFreer>;
 
 }  // namespace mchain::measure::qga

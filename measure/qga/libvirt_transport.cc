@@ -29,17 +29,9 @@ constexpr std::size_t kLibvirtMaxReply = 10u << 20;
 constexpr int kVirErrAgentCommandTimeout = 112;  // VIR_ERR_AGENT_COMMAND_TIMEOUT
 constexpr int kVirErrAgentCommandFailed = 113;   // VIR_ERR_AGENT_COMMAND_FAILED
 
-struct ConnectionCloser {
-  void operator()(virConnectPtr connection) const noexcept { virConnectClose(connection); }
-};
-struct DomainFreer {
-  void operator()(virDomainPtr domain) const noexcept { virDomainFree(domain); }
-};
 struct MallocFreer {
   void operator()(char* text) const noexcept { std::free(text); }
 };
-using Connection = std::unique_ptr<virConnect, ConnectionCloser>;
-using Domain = std::unique_ptr<virDomain, DomainFreer>;
 using LibvirtString = std::unique_ptr<char, MallocFreer>;
 
 bool starts_with_command_text(std::string_view desc) {

@@ -34,17 +34,6 @@ using mchain::testing::MonitorRecorder;
 using mchain::testing::TempDir;
 using namespace std::chrono_literals;
 
-// Why this machine cannot run a private libvirtd; empty when it can.
-std::string cannot_run_libvirtd() {
-  using mchain::testing::guest_detail::run_command;
-  if (::geteuid() != 0) return "a private libvirtd needs root";
-  if (run_command({"sh", "-c", "command -v libvirtd && command -v virsh"}).status != 0)
-    return "needs libvirt-daemon-driver-qemu and libvirt-clients (scripts/setup.sh)";
-  if (run_command({"unshare", "--mount", "--uts", "true"}).status != 0)
-    return "no mount and UTS namespaces here (a container without CAP_SYS_ADMIN?)";
-  return "";
-}
-
 // A domain that can be defined (not started): the QEMU driver checks the emulator only.
 std::string small_domain_xml(const std::string& name, const std::string& owner) {
   return "<domain type='qemu'>\n  <name>" + name +
@@ -72,7 +61,7 @@ LibvirtMonitorOptions options_for(const fs::path& socket) {
 }
 
 TEST(LibvirtMonitorE2e, ReconnectsAfterTheDaemonRestartsAndResyncs) {
-  if (auto why = cannot_run_libvirtd(); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = mchain::testing::libvirt_host_unavailable(); !why.empty()) GTEST_SKIP() << why;
   TempDir tmp("mchain-lvmon");
   auto host = LibvirtHost::start(tmp.path() / "h1", "h1");
   ASSERT_TRUE(host) << host.error();
@@ -155,7 +144,7 @@ TEST(LibvirtMonitorE2e, ReconnectsAfterTheDaemonRestartsAndResyncs) {
 }
 
 TEST(LibvirtMonitorE2e, GuestStartAndItsAgentConnecting) {
-  if (auto why = cannot_run_libvirtd(); !why.empty()) GTEST_SKIP() << why;
+  if (auto why = mchain::testing::libvirt_host_unavailable(); !why.empty()) GTEST_SKIP() << why;
   auto guest_dir = mchain::testing::test_guest_dir();
   if (!guest_dir) GTEST_SKIP() << "test guest not built (the test_guest target)";
   TempDir tmp("mchain-lvmon");

@@ -39,6 +39,7 @@ struct LibvirtHostOptions {
   std::chrono::milliseconds timeout{180'000};
   std::filesystem::path hook;       // installed as the qemu hook; empty: none
   std::filesystem::path cache_dir;  // /var/cache/libvirt, shareable between hosts; empty: DIR/cache
+  std::string netns;  // run the daemon in this network namespace (ip netns exec); empty: ours
 };
 
 class LibvirtHost {
@@ -59,7 +60,10 @@ class LibvirtHost {
     if (host.socket().native().size() >= sizeof(sockaddr_un::sun_path))
       return std::unexpected("directory too long for a unix socket: " + host.socket().string());
 
-    std::vector<std::string> args = {fs::path(MCHAIN_LIBVIRT_HOST_SH).string()};
+    std::vector<std::string> args;
+    // ip execs the script in the namespace: the child is still the daemon itself.
+    if (!options.netns.empty()) args = {"ip", "netns", "exec", options.netns};
+    args.push_back(fs::path(MCHAIN_LIBVIRT_HOST_SH).string());
     if (!options.hook.empty()) args.insert(args.end(), {"--hook", options.hook.string()});
     if (!options.cache_dir.empty())
       args.insert(args.end(), {"--cache", options.cache_dir.string()});
@@ -189,6 +193,17 @@ class LibvirtHost {
   std::filesystem::path dir_;
   pid_t pid_ = -1;
 };
+
+// Why this machine cannot run a private libvirtd; empty when it can.
+inline std::string libvirt_host_unavailable() {
+  using guest_detail::run_command;
+  if (::geteuid() != 0) return "a private libvirtd needs root";
+  if (run_command({"sh", "-c", "command -v libvirtd && command -v virsh"}).status != 0)
+    return "needs libvirt-daemon-driver-qemu and libvirt-clients (scripts/setup.sh)";
+  if (run_command({"unshare", "--mount", "--uts", "true"}).status != 0)
+    return "no mount and UTS namespaces here (a container without CAP_SYS_ADMIN?)";
+  return "";
+}
 
 // Domain XML for the test guest (see build-guest.sh): TCG, qemu64, direct kernel boot, serial
 // console to console_log, and the guest-agent channel (libvirt picks the socket path).
