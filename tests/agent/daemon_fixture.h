@@ -85,15 +85,17 @@ class Daemon {
   fs::path config() const { return dir_ / (id_ + ".json"); }
 
   void write_config(const fs::path& genesis, const fs::path& key, bool enforce_hooks = false,
-                    Json libvirt = nullptr) {
-    const Json c = {{"hook", {{"enforce", enforce_hooks}}},
-                    {"libvirt", libvirt},
-                    {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
-                    {"state_dir", (dir_ / (id_ + "-state")).string()},
-                    {"control", {{"socket", socket().string()}}},
-                    {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
-                    {"measurement", {{"policy", (dir_ / "measure.pol").string()}}},
-                    {"drain_timeout_ms", 20000}};
+                    Json libvirt = nullptr, int measure_interval_s = 3600) {
+    const Json c = {
+        {"hook", {{"enforce", enforce_hooks}}},
+        {"libvirt", libvirt},
+        {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
+        {"state_dir", (dir_ / (id_ + "-state")).string()},
+        {"control", {{"socket", socket().string()}}},
+        {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
+        {"measurement",
+         {{"policy", (dir_ / "measure.pol").string()}, {"interval_s", measure_interval_s}}},
+        {"drain_timeout_ms", 20000}};
     std::ofstream(dir_ / "measure.pol") << "/etc -> $(ReadOnly);\n";
     std::ofstream(config()) << c.dump(2);
   }
@@ -171,7 +173,8 @@ class Daemons : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.ok());
     for (std::size_t i = 0; i < 3; ++i) {
-      daemons_.push_back(std::make_unique<Daemon>(tmp_.path(), mchain::testing::TestCluster::id(i)));
+      daemons_.push_back(
+          std::make_unique<Daemon>(tmp_.path(), mchain::testing::TestCluster::id(i)));
       daemons_.back()->write_config(tmp_.path() / "genesis.json",
                                     tmp_.path() / (mchain::testing::TestCluster::id(i) + ".key"));
       notify_.push_back(

@@ -237,7 +237,8 @@ TEST_F(MchaindWithGuest, LiveMigrationMovesTheKeyAndBindingAndAFailedOneLeavesTh
   }
   // Two hosts whose libvirtd see each other only through the lab's link; node-1 follows h1,
   // node-3 follows h2, node-2 only validates. (A destination's node key must be P-256 to
-  // receive sealed secrets; the test cluster gives node-2 an Ed25519 key.)
+  // receive sealed secrets; the test cluster gives node-2 an Ed25519 key.) node-3 measures its
+  // VMs every 3 s as well.
   const std::array<std::size_t, 2> follower = {0, 2};
   mchain::testing::NetnsLab lab(2);
   ASSERT_TRUE(lab.ok());
@@ -257,7 +258,7 @@ TEST_F(MchaindWithGuest, LiveMigrationMovesTheKeyAndBindingAndAFailedOneLeavesTh
     daemons_[follower[i]]->write_config(
         tmp_.path() / "genesis.json",
         tmp_.path() / ("node-" + std::to_string(follower[i] + 1) + ".key"), false,
-        {{"uri", hosts[i].uri()}});
+        {{"uri", hosts[i].uri()}}, i == 1 ? 3 : 3600);
   }
   start_all();
   // alice's key is on node-1 only: the hand-off brings it to node-3.
@@ -364,6 +365,9 @@ TEST_F(MchaindWithGuest, LiveMigrationMovesTheKeyAndBindingAndAFailedOneLeavesTh
   EXPECT_EQ(stayed["chain"]["host"], "node-3") << stayed.dump();
   const std::string again = run(kCtl + " measure guest-1 --wait" + socket(2));
   EXPECT_TRUE(again.starts_with("0:guest-1: report ")) << again << daemons_[2]->log();
+  // Besides the connect and the demand, the schedule measured it on node-3.
+  EXPECT_NE(daemons_[2]->log().find("measurement (schedule) confirmed"), std::string::npos)
+      << daemons_[2]->log();
   // h1's libvirtd comes back without the guest: node-1 drops what it was handed, if anything.
   hosts[0].stop();
   LibvirtHost::Options options;
