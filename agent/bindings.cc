@@ -90,7 +90,9 @@ void BindingAgent::reconcile(const Observation& o) {
     event = chain->host ? BindingEvent::migrated : BindingEvent::started;
   } else if (!here && chain->host == options_.node_id) {
     if (o.migrated_away) {
-      return report(d.uuid, d.name, "migrated away: its destination binds it");
+      options_.log->info("binding " + d.name + " (" + d.uuid.to_string() +
+                         "): migrated away; its destination binds it");
+      return report(d.uuid, d.name, "");
     }
     event = BindingEvent::stopped;
   }

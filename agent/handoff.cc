@@ -21,6 +21,7 @@ constexpr std::size_t kMaxDataKeys = 1024;
 // destination (its first report there then says "baseline created").
 constexpr std::size_t kMaxBaseline = 160u << 10;
 constexpr std::string_view kAadLabel = "mchain handoff v1";
+constexpr TimeUs kRequestPatience = 5'000'000;
 
 std::string read_node_id(cbor::Reader& r, std::string_view field) {
   std::string id(r.text(field, 64));
@@ -158,9 +159,17 @@ void Handoff::request(const Uuid& vm) {
   m.from = options_.node_id;
   m.to = *at->host;
   crypto::random_bytes(m.nonce);
+  const TimeUs now = now_us();
   {
     std::lock_guard lock(mutex_);
-    pending_[vm] = Pending{m.nonce, m.to};
+    // libvirt calls both `migrate` and `prepare` for one incoming migration: one request
+    // answers both, unless it went unanswered for a while.
+    auto it = pending_.find(vm);
+    if (it != pending_.end() && it->second.source == m.to &&
+        now - it->second.asked < kRequestPatience) {
+      return;
+    }
+    pending_[vm] = Pending{m.nonce, m.to, now};
   }
   if (auto sent = options_.send(m.to, m.encode()); !sent) {
     return note(vm, "cannot ask " + m.to + " for its secrets: " + sent.error().message, true);

@@ -134,6 +134,7 @@ class Handoff {
   struct Pending {
     std::array<std::uint8_t, 16> nonce{};
     std::string source;
+    TimeUs asked = 0;
   };
   std::map<Uuid, Pending> pending_;
   std::map<Uuid, std::string> states_;

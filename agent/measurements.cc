@@ -102,8 +102,14 @@ void MeasurementAgent::forget(const Uuid& vm) {
     auto it = vms_.find(vm);
     if (it == vms_.end()) return;
     for (Request& r : it->second.waiting) dropped.push_back(std::move(r));
-    it->second.waiting.clear();
-    if (!it->second.busy) vms_.erase(it);
+    if (it->second.busy) {
+      // The job under way finishes; its worker then finds the entry unused and drops it.
+      it->second.waiting.clear();
+      it->second.running = false;
+      it->second.name.clear();
+    } else {
+      vms_.erase(it);
+    }
   }
   for (Request& r : dropped) r.promise->set_value(failed("the domain is gone from this host"));
 }

@@ -10,7 +10,7 @@ namespace mchain::agent {
 namespace {
 
 mode_t mode_of(const std::filesystem::path& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
   return st.st_mode & 0777;
 }
@@ -51,6 +51,29 @@ TEST(Keystore, MakesAVmKeyOnceAndTakesAHandedOverOneOnlyIfItIsTheSame) {
   auto different = *crypto::PrivateKey::generate(crypto::SigAlg::ecdsa_p256_sha256);
   EXPECT_FALSE(keystore.put_vm_key(vm, different));
   EXPECT_EQ(keystore.vm_key(vm)->public_key(), made->public_key());
+}
+
+TEST(Keystore, KeepsOneDataKeyPerPolicyVersionAndForgetsAVmKeyOnRequest) {
+  testing::TempDir tmp("mchain-keystore");
+  const Keystore keystore(tmp.path() / "keys");
+  const Uuid vm = *Uuid::parse("6f1c2e9a-0b7d-4c3e-9f10-2a3b4c5d6e7f");
+  EXPECT_FALSE(keystore.data_key(vm, 1));
+  const crypto::AeadKey k1 = crypto::random_aead_key();
+  const crypto::AeadKey k2 = crypto::random_aead_key();
+  ASSERT_TRUE(keystore.put_data_key(vm, 1, k1));
+  ASSERT_TRUE(keystore.put_data_key(vm, 2, k2));
+  EXPECT_EQ(*keystore.data_key(vm, 1), k1);
+  EXPECT_EQ(*keystore.data_key(vm, 2), k2);
+  EXPECT_EQ(mode_of(tmp.path() / "keys" / "vms" / (vm.to_string() + ".v1.data")), 0600u);
+  EXPECT_TRUE(keystore.put_data_key(vm, 1, k1)) << "the same key again (a hand-off)";
+  EXPECT_FALSE(keystore.put_data_key(vm, 1, k2)) << "another key for a version";
+  EXPECT_EQ(*keystore.data_key(vm, 1), k1);
+
+  ASSERT_TRUE(keystore.create_vm_key(vm));
+  ASSERT_TRUE(keystore.remove_vm_key(vm));
+  EXPECT_FALSE(keystore.has_vm_key(vm));
+  EXPECT_TRUE(keystore.remove_vm_key(vm)) << "removing a key that is not there";
+  EXPECT_EQ(*keystore.data_key(vm, 2), k2) << "the history stays readable";
 }
 
 }  // namespace
