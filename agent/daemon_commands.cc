@@ -128,6 +128,28 @@ int daemon_vms(const DaemonCommandOptions& o, std::ostream& out, std::ostream& e
     if (v["binding"].is_object() && !v["binding"].value("problem", "").empty()) {
       out << "    " << v["binding"].value("problem", "") << '\n';
     }
+    // What the measurement agent did last, or is doing.
+    if (const Json& m = v["measurement"]; m.is_object()) {
+      if (m.value("busy", false)) {
+        out << "    measuring: " << m.value("phase", "") << '\n';
+      } else if (const Json& last = m["last"]; last.is_object()) {
+        out << "    last measured " << last.value("time", "") << " (" << last.value("trigger", "")
+            << "): ";
+        if (last.value("ok", false)) {
+          const Json& r = last["result"];
+          if (r.value("baseline_created", false)) {
+            out << "baseline recorded, " << r.value("objects", 0) << " objects\n";
+          } else {
+            out << r.value("added", 0) << " added, " << r.value("removed", 0) << " removed, "
+                << r.value("changed", 0) << " changed\n";
+          }
+        } else {
+          out << "failed: " << last.value("error", "") << '\n';
+        }
+      }
+    }
+    if (v["handoff"].is_string())
+      out << "    hand-off: " << v["handoff"].get<std::string>() << '\n';
   }
   return 0;
 }

@@ -126,7 +126,9 @@ EOF
 done
 sock1=(--socket "$work/node-1.sock")
 for i in 1 2 3; do wait_for 30 "$ctl" status --socket "$work/node-$i.sock"; done
-wait_for 30 sh -c "'$ctl' status --json --socket '$work/node-1.sock' | grep -q '\"node-3\"'"
+# Each node linked to both others.
+linked() { [[ $("$ctl" peers --socket "$work/node-$1.sock" | grep -c $'\tlinked$') -eq 2 ]]; }
+for i in 1 2 3; do wait_for 30 linked "$i"; done
 run "$ctl" status "${sock1[@]}"
 
 say "User alice: her key in node-1's keystore, registered on the chain"
@@ -192,8 +194,8 @@ run "$ctl" verify guest-1 "${sock1[@]}"
 
 say "Every node holds the same chain"
 for i in 1 2 3; do
-  printf 'node-%s: ' "$i"
-  "$ctl" chain tip --socket "$work/node-$i.sock" | head -n 1
+  printf 'node-%s: %s\n' "$i" \
+    "$("$ctl" chain tip --socket "$work/node-$i.sock" | head -n 2 | paste -sd ' ')"
 done
 run "$ctl" chain verify "${sock1[@]}"
 echo
