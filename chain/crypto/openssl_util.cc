@@ -1,5 +1,6 @@
 #include "chain/crypto/openssl_util.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
@@ -83,6 +84,18 @@ EVP_MAC* hmac_mac() {
 EVP_KDF* hkdf_kdf() {
   static const KdfPtr kdf = fetch_or_die<KdfPtr>(EVP_KDF_fetch, "HKDF");
   return kdf.get();
+}
+
+P256Coordinates p256_coordinates(const EVP_PKEY* pkey) {
+  BIGNUM* x = nullptr;
+  BIGNUM* y = nullptr;
+  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1,
+        "reading the P-256 public x coordinate");
+  P256Coordinates out{BnPtr(x), nullptr};
+  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1,
+        "reading the P-256 public y coordinate");
+  out.y = BnPtr(y);
+  return out;
 }
 
 BioPtr memory_bio(std::string_view data) {

@@ -103,6 +103,13 @@ const EVP_CIPHER* aes256gcm_cipher();
 EVP_MAC* hmac_mac();
 EVP_KDF* hkdf_kdf();
 
+// The affine coordinates of a P-256 public key.
+struct P256Coordinates {
+  BnPtr x;
+  BnPtr y;
+};
+P256Coordinates p256_coordinates(const EVP_PKEY* pkey);
+
 // Wraps a read-only memory BIO around `data` (which must outlive the BIO).
 BioPtr memory_bio(std::string_view data);
 // Copies the contents of a memory BIO into a string.

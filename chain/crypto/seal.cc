@@ -81,14 +81,7 @@ detail::PkeyPtr p256_public_from_point(ByteView point, std::string_view what) {
 
 // 0x04 || x || y of a P-256 key.
 Bytes uncompressed_point(const EVP_PKEY* pkey) {
-  BIGNUM* x_raw = nullptr;
-  BIGNUM* y_raw = nullptr;
-  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x_raw) == 1,
-        "reading the P-256 public x coordinate");
-  detail::BnPtr x(x_raw);
-  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y_raw) == 1,
-        "reading the P-256 public y coordinate");
-  detail::BnPtr y(y_raw);
+  const auto [x, y] = detail::p256_coordinates(pkey);
   Bytes out(kSealPointSize);
   out[0] = kUncompressedPrefix;
   check(BN_bn2binpad(x.get(), out.data() + 1, kCoordinateBytes) == kCoordinateBytes &&

@@ -1,8 +1,5 @@
 #include "chain/crypto/sign.h"
 
-#include "chain/crypto/hash.h"
-#include "chain/crypto/openssl_util.h"
-
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -13,6 +10,9 @@
 #include <array>
 #include <climits>
 #include <cstring>
+
+#include "chain/crypto/hash.h"
+#include "chain/crypto/openssl_util.h"
 
 namespace mchain::crypto {
 
@@ -88,8 +88,8 @@ bool ecdsa_scalars_acceptable(ByteView sig) {
 std::string group_name(const EVP_PKEY* pkey) {
   char name[64] = {};
   std::size_t len = 0;
-  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name,
-                                     &len) != 1) {
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) !=
+      1) {
     detail::drain_openssl_errors();
     return {};
   }
@@ -112,14 +112,7 @@ SigAlg classify(const EVP_PKEY* pkey) {
 }
 
 Bytes p256_compressed_point(const EVP_PKEY* pkey) {
-  BIGNUM* x_raw = nullptr;
-  BIGNUM* y_raw = nullptr;
-  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x_raw) == 1,
-        "reading the P-256 public x coordinate");
-  detail::BnPtr x(x_raw);
-  check(EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y_raw) == 1,
-        "reading the P-256 public y coordinate");
-  detail::BnPtr y(y_raw);
+  const auto [x, y] = detail::p256_coordinates(pkey);
   Bytes out(kP256RawSize);
   out[0] = BN_is_odd(y.get()) ? 0x03 : 0x02;
   check(BN_bn2binpad(x.get(), out.data() + 1, kScalarBytes) == kScalarBytes,
@@ -139,8 +132,8 @@ Bytes raw_public_key(SigAlg alg, const EVP_PKEY* pkey) {
 detail::PkeyPtr p256_from_compressed(ByteView raw) {
   detail::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   check(bld != nullptr, "OSSL_PARAM_BLD_new");
-  check(OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, kP256GroupName,
-                                        0) == 1 &&
+  check(OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, kP256GroupName, 0) ==
+                1 &&
             OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, raw.data(),
                                              raw.size()) == 1,
         "building P-256 key parameters");
@@ -289,10 +282,8 @@ Bytes ecdsa_der(ByteView raw) {
 
 std::string_view to_string(SigAlg alg) {
   switch (alg) {
-    case SigAlg::ecdsa_p256_sha256:
-      return "ecdsa-p256-sha256";
-    case SigAlg::ed25519:
-      return "ed25519";
+    case SigAlg::ecdsa_p256_sha256: return "ecdsa-p256-sha256";
+    case SigAlg::ed25519: return "ed25519";
   }
   return "unknown";
 }
@@ -350,8 +341,8 @@ Result<PublicKey> PublicKey::from_raw(SigAlg alg, ByteView raw) {
           return fail("Ed25519 public key must be " + std::to_string(kEd25519RawSize) +
                       " bytes, got " + std::to_string(raw.size()));
         }
-        pkey.reset(EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, raw.data(),
-                                                  raw.size()));
+        pkey.reset(
+            EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, raw.data(), raw.size()));
         check(pkey != nullptr, "importing the Ed25519 public key");
         break;
       default:
@@ -419,11 +410,11 @@ bool PublicKey::verify(ByteView message, const Signature& signature) const {
     // A context per call: the shared EVP_PKEY is only read, so concurrent verifies are safe.
     detail::MdCtxPtr ctx(EVP_MD_CTX_new());
     check(ctx != nullptr, "EVP_MD_CTX_new");
-    check(EVP_DigestVerifyInit_ex(ctx.get(), nullptr, md, nullptr, nullptr,
-                                  handle_->pkey.get(), nullptr) == 1,
+    check(EVP_DigestVerifyInit_ex(ctx.get(), nullptr, md, nullptr, nullptr, handle_->pkey.get(),
+                                  nullptr) == 1,
           "EVP_DigestVerifyInit_ex");
-    bool ok = EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), message.data(),
-                               message.size()) == 1;
+    bool ok =
+        EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), message.data(), message.size()) == 1;
     // A rejected signature leaves entries that would otherwise surface in unrelated errors.
     if (!ok) detail::drain_openssl_errors();
     return ok;
@@ -450,12 +441,8 @@ Result<PrivateKey> PrivateKey::generate(SigAlg alg) {
   try {
     const char* type = nullptr;
     switch (alg) {
-      case SigAlg::ecdsa_p256_sha256:
-        type = "EC";
-        break;
-      case SigAlg::ed25519:
-        type = "ED25519";
-        break;
+      case SigAlg::ecdsa_p256_sha256: type = "EC"; break;
+      case SigAlg::ed25519: type = "ED25519"; break;
       default:
         return fail("unknown signature algorithm code " +
                     std::to_string(static_cast<unsigned>(alg)));
@@ -463,8 +450,7 @@ Result<PrivateKey> PrivateKey::generate(SigAlg alg) {
     detail::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
     check(ctx != nullptr && EVP_PKEY_keygen_init(ctx.get()) == 1, "EVP_PKEY_keygen_init");
     if (alg == SigAlg::ecdsa_p256_sha256) {
-      check(EVP_PKEY_CTX_set_group_name(ctx.get(), kP256GroupName) == 1,
-            "selecting curve P-256");
+      check(EVP_PKEY_CTX_set_group_name(ctx.get(), kP256GroupName) == 1, "selecting curve P-256");
     }
     EVP_PKEY* pkey_raw = nullptr;
     check(EVP_PKEY_generate(ctx.get(), &pkey_raw) == 1, "EVP_PKEY_generate");
@@ -483,8 +469,7 @@ Result<PrivateKey> PrivateKey::from_pem(std::string_view pem) {
     read_pem(pem, block);
     require_label(block, "PRIVATE KEY", "PKCS#8 private key");
     const unsigned char* p = block.der.data();
-    detail::Pkcs8Ptr p8(
-        d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(block.der.size())));
+    detail::Pkcs8Ptr p8(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(block.der.size())));
     if (!p8) throw OpensslError(detail::openssl_error("malformed PKCS#8 PrivateKeyInfo"));
     require_all_consumed(p, block, "private key");
     detail::PkeyPtr pkey(EVP_PKCS82PKEY_ex(p8.get(), nullptr, nullptr));
