@@ -1,9 +1,11 @@
 #include "agent/vm_commands.h"
 
+#include <set>
 #include <sstream>
 
 #include "agent/chain_commands.h"
 #include "agent/vm_policy.h"
+#include "chain/store/verify.h"
 #include "measure/policy/policy.h"
 #include "measure/report/report.h"
 
@@ -166,25 +168,40 @@ void VmCommands::verify(const Json& request, const Reply& reply) {
       return reply({{"ok", true}, {"exit", 1}, {"out", ""}, {"err", err.str()}});
     }
     const Json h = Json::parse(history.str());
-    std::size_t reports = 0, mined = 0;
+    std::size_t reports = 0, unopened = 0, mined = 0;
     std::vector<std::string> problems;
+    std::set<std::string> blocks;
     for (const Json& e : h["packages"]) {
+      blocks.insert(e["semi_finished"].get<std::string>());
       if (!e["block"].is_null()) ++mined;
       if (e["type"] != "data") continue;
       ++reports;
       if (e["report"].contains("error")) {
+        ++unopened;
         problems.push_back("report " + e["id"].get<std::string>().substr(0, 16) + ": " +
                            e["report"]["error"].get<std::string>());
       }
+    }
+    // Each block that holds the VM's packages, once: its leader's signature, its marks and
+    // every package's signatures, with the keys in force at the time.
+    for (const std::string& hex : blocks) {
+      Hash256 hash{};
+      const Bytes bytes = *from_hex(hex);
+      std::copy_n(bytes.begin(), hash.size(), hash.begin());
+      auto semi = store_.semi_finished(hash);
+      const Status ok = semi ? verify_semi_finished_signatures(*semi, store_)
+                             : Status(std::unexpected(semi.error()));
+      if (!ok) problems.push_back("block " + hex.substr(0, 16) + ": " + ok.error().message);
     }
     const std::size_t count = h["packages"].size();
     Json result = {{"vm", vm.uuid.to_string()},
                    {"name", vm.name},
                    {"packages", count},
                    {"proofs_verified", count},
+                   {"blocks_signatures_checked", blocks.size()},
                    {"mined", mined},
                    {"reports", reports},
-                   {"reports_open", reports - problems.size()},
+                   {"reports_open", reports - unopened},
                    {"problems", problems},
                    {"verified", problems.empty()}};
     std::ostringstream text;
@@ -194,7 +211,9 @@ void VmCommands::verify(const Json& request, const Reply& reply) {
       text << vm.name << " (" << vm.uuid.to_string() << "): " << count
            << " packages on the chain, every Merkle proof verified; " << mined
            << " in mature blocks\n"
-           << reports << " measurement reports, " << reports - problems.size()
+           << "signatures (leader, marks, packages) checked in the " << blocks.size()
+           << " blocks that hold them\n"
+           << reports << " measurement reports, " << reports - unopened
            << " open with the keys held here\n";
       for (const std::string& p : problems) text << "  " << p << '\n';
       text << (problems.empty() ? "verified\n" : "NOT verified\n");

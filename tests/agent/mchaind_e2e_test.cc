@@ -193,6 +193,8 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   const std::string verified = run(kCtl + " verify " + uuid + socket_);
   EXPECT_TRUE(verified.starts_with("0:")) << verified;
   EXPECT_NE(verified.find("3 measurement reports, 3 open"), std::string::npos) << verified;
+  EXPECT_NE(verified.find("signatures (leader, marks, packages) checked in the"), std::string::npos)
+      << verified;
   EXPECT_NE(verified.find("verified"), std::string::npos) << verified;
 
   // The cloud gives the VM to bob (its metadata changes): node-1 puts the transfer on the chain,
