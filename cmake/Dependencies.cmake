@@ -43,6 +43,8 @@ mchain_require_pkg_config(LIBVIRT libvirt-dev libvirt libvirt-qemu)
 
 if(MCHAIN_BUILD_TESTS)
   mchain_require_package(GTest libgtest-dev)
+  # tests/abe checks the BLS12-381 field arithmetic against GMP's mpz (tests only).
+  mchain_require_pkg_config(GMP libgmp-dev gmp)
 endif()
 if(MCHAIN_BUILD_BENCH)
   mchain_require_package(benchmark libbenchmark-dev)

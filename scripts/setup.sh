@@ -14,6 +14,7 @@ packages=(
   libleveldb-dev libsnappy-dev      # the chain store (leveldb's CMake config links snappy)
   libasio-dev                       # standalone Asio: the peer network's event loop and TLS sockets
   libgtest-dev libgmock-dev         # tests
+  libgmp-dev                        # tests: abe's field arithmetic checked against GMP
   libvirt-dev                       # guest-agent commands through libvirt (libvirt, libvirt-qemu)
   libxml2-dev                       # agent: parsing libvirt domain metadata (owner)
   qemu-guest-agent                  # tests run a real qemu-ga on the host as the guest agent
