@@ -1,5 +1,5 @@
 // The two prime fields of BLS12-381: Fp, where the curve coordinates live, and Fr, the scalars
-// (the order r of G1, G2 and GT). Constants from /work/shared/notes/pairing.md section 1
+// (the order r of G1, G2 and GT). Constants from the checked notes on pairings, section 1
 // (draft-irtf-cfrg-pairing-friendly-curves; Montgomery constants as in zkcrypto/bls12_381),
 // and recomputed from the moduli with GMP by tests/abe/field_test.cc.
 #pragma once
