@@ -12,11 +12,16 @@ PolicyRecord default_policy(const Uuid& vm, const std::string& owner, std::uint6
 
 std::vector<Package> vm_packages_of_type(const Store& store, const Uuid& vm, PackageType type) {
   std::vector<Package> out;
+  // A block usually holds several of the VM's packages: each is read from the store once.
+  std::map<Hash256, std::optional<SemiFinishedBlock>> blocks;
   for (const PackageLocation& at : store.vm_packages(vm, 0, UINT64_MAX)) {
-    auto semi = store.semi_finished(at.semi_finished);
-    if (!semi || at.index >= semi->candidate.packages.size()) continue;
-    Package& p = semi->candidate.packages[at.index];
-    if (p.header().type == type) out.push_back(std::move(p));
+    auto [it, fresh] = blocks.try_emplace(at.semi_finished);
+    if (fresh) {
+      if (auto semi = store.semi_finished(at.semi_finished)) it->second = *std::move(semi);
+    }
+    if (!it->second || at.index >= it->second->candidate.packages.size()) continue;
+    const Package& p = it->second->candidate.packages[at.index];
+    if (p.header().type == type) out.push_back(p);
   }
   return out;
 }
