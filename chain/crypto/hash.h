@@ -1,6 +1,7 @@
 // SHA-2 digests and HMAC through OpenSSL 3 EVP.
 #pragma once
 
+#include "chain/error.h"
 #include "chain/types.h"
 
 #include <memory>
@@ -64,6 +65,10 @@ class Sha512 {
  private:
   detail::IncrementalDigest digest_{1};
 };
+
+// HKDF with HMAC-SHA256 (RFC 5869), extract then expand; an empty salt means HashLen zero
+// bytes, as the RFC says. `length` at most 255 * 32; `ikm` must not be empty.
+Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length);
 
 // Fills `out` from OpenSSL's CSPRNG. A failing CSPRNG is unrecoverable: aborts.
 void random_bytes(std::span<std::uint8_t> out);

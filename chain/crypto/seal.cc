@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "chain/crypto/hash.h"
 #include "chain/crypto/openssl_util.h"
 #include "chain/crypto/seal_internal.h"
 
@@ -272,6 +273,14 @@ Result<Bytes> open_sealed(const PrivateKey& recipient, ByteView sealed, ByteView
   }
 }
 
+Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length) {
+  try {
+    return hkdf(ikm, salt, info, length);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
 namespace detail {
 
 Result<Bytes> ecdh_p256(ByteView private_scalar, ByteView peer_point) {
@@ -284,14 +293,6 @@ Result<Bytes> ecdh_p256(ByteView private_scalar, ByteView peer_point) {
     return derive(own.get(), peer.get());
   } catch (const std::exception& e) {
     return fail(std::string("ECDH: ") + e.what());
-  }
-}
-
-Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length) {
-  try {
-    return hkdf(ikm, salt, info, length);
-  } catch (const std::exception& e) {
-    return fail(e.what());
   }
 }
 

@@ -16,10 +16,6 @@ namespace mchain::crypto::detail {
 // open_sealed() run the same derivation on their keys.
 Result<Bytes> ecdh_p256(ByteView private_scalar, ByteView peer_point);
 
-// HKDF with HMAC-SHA256 (RFC 5869), extract then expand; an empty salt means HashLen zero
-// bytes, as the RFC says. `length` at most 255 * 32; `ikm` must not be empty.
-Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length);
-
 // The AES-256-GCM key of a sealed message: HKDF-SHA256 over the ECDH secret with
 // info = "mchain seal v1" || ephemeral point || recipient point (uncompressed, 65 bytes each).
 Result<AeadKey> seal_key(ByteView shared_secret, ByteView ephemeral_point,

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "chain/crypto/hash.h"
 #include "chain/crypto/seal_internal.h"
 #include "test_util.h"
 
@@ -55,7 +56,7 @@ TEST(SealKat, EcdhRefusesAPeerPointOffTheCurve) {
 // RFC 5869, appendix A.1 (test case 1) and A.3 (test case 3, empty salt and info).
 TEST(SealKat, HkdfSha256MatchesRfc5869Case1) {
   Bytes okm =
-      must(detail::hkdf_sha256(hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"),
+      must(hkdf_sha256(hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"),
                                hex("000102030405060708090a0b0c"), hex("f0f1f2f3f4f5f6f7f8f9"), 42));
   EXPECT_EQ(to_hex(okm),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
@@ -63,15 +64,15 @@ TEST(SealKat, HkdfSha256MatchesRfc5869Case1) {
 
 TEST(SealKat, HkdfSha256MatchesRfc5869Case3EmptySaltAndInfo) {
   Bytes okm =
-      must(detail::hkdf_sha256(hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), {}, {}, 42));
+      must(hkdf_sha256(hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), {}, {}, 42));
   EXPECT_EQ(to_hex(okm),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
 }
 
 TEST(SealKat, HkdfRefusesImpossibleLengths) {
-  EXPECT_FALSE(detail::hkdf_sha256(hex("0b"), {}, {}, 0));
-  EXPECT_FALSE(detail::hkdf_sha256(hex("0b"), {}, {}, 255 * 32 + 1));
-  EXPECT_FALSE(detail::hkdf_sha256({}, {}, {}, 32));
+  EXPECT_FALSE(hkdf_sha256(hex("0b"), {}, {}, 0));
+  EXPECT_FALSE(hkdf_sha256(hex("0b"), {}, {}, 255 * 32 + 1));
+  EXPECT_FALSE(hkdf_sha256({}, {}, {}, 32));
 }
 
 // The seal key for the CAVP vector's points (QCAVS as the ephemeral key, QIUT as the
