@@ -98,5 +98,6 @@ extern const Subcommand kBuildCommand;
 extern const Subcommand kMeasureCommand;
 extern const Subcommand kVerifyRateCommand;
 extern const Subcommand kConfirmCommand;
+extern const Subcommand kPairingCommand;
 
 }  // namespace mchain::bench

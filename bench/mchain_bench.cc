@@ -17,8 +17,8 @@ namespace {
 
 // Adding a subcommand: define its Subcommand in its own file and list it here.
 constexpr const Subcommand* kSubcommands[] = {
-    &kValidateCommand, &kPowCommand,        &kBuildCommand,
-    &kMeasureCommand,  &kVerifyRateCommand, &kConfirmCommand,
+    &kValidateCommand,   &kPowCommand,     &kBuildCommand,   &kMeasureCommand,
+    &kVerifyRateCommand, &kConfirmCommand, &kPairingCommand,
 };
 
 constexpr int kExitUsage = 2;
