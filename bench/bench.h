@@ -99,5 +99,6 @@ extern const Subcommand kMeasureCommand;
 extern const Subcommand kVerifyRateCommand;
 extern const Subcommand kConfirmCommand;
 extern const Subcommand kPairingCommand;
+extern const Subcommand kAbeCommand;
 
 }  // namespace mchain::bench

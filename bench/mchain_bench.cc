@@ -18,7 +18,7 @@ namespace {
 // Adding a subcommand: define its Subcommand in its own file and list it here.
 constexpr const Subcommand* kSubcommands[] = {
     &kValidateCommand,   &kPowCommand,     &kBuildCommand,   &kMeasureCommand,
-    &kVerifyRateCommand, &kConfirmCommand, &kPairingCommand,
+    &kVerifyRateCommand, &kConfirmCommand, &kPairingCommand, &kAbeCommand,
 };
 
 constexpr int kExitUsage = 2;
