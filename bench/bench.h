@@ -88,6 +88,19 @@ class WorkDir {
 // Median of a non-empty sample (the mean of the middle two for an even count).
 double median(std::vector<double> sample);
 
+// The median time in milliseconds of `runs` calls op(i), i = 0 .. runs-1, on this thread.
+template <class Op>
+double median_ms(std::uint64_t runs, Op op) {
+  std::vector<double> sample;
+  sample.reserve(runs);
+  for (std::uint64_t i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    op(i);
+    sample.push_back(seconds_since(start) * 1e3);
+  }
+  return median(std::move(sample));
+}
+
 // Prints `report` as one JSON line, or as aligned "key  value" lines for people.
 void print_report(const nlohmann::ordered_json& report, bool json);
 

@@ -21,7 +21,7 @@ using abe::PairingInput;
 
 constexpr std::string_view kUsage =
     "usage: mchain-bench pairing [--runs N] [--json]\n"
-    "Times, on the calling thread, each as the median of N runs after one warm-up:\n"
+    "Times, on the calling thread, each as the median of N runs:\n"
     "  pairing_ms           e(P, Q) for random P in G1, Q in G2 (affine inputs)\n"
     "  multi_pairing_5_ms   a product of 5 pairings (one shared Miller loop)\n"
     "  g1_mul_ms, g2_mul_ms constant-time scalar multiplication by a random scalar\n"
@@ -49,21 +49,6 @@ Options parse_options(std::span<const std::string_view> args) {
     }
   }
   return o;
-}
-
-// Median milliseconds of `runs` calls of op(i); op's result is kept observable so the work is
-// not optimised away.
-template <class Op>
-double median_ms(std::uint64_t runs, Op op) {
-  op(0);  // warm-up: first-use statics (Frobenius constants, Gt::generator) and caches
-  std::vector<double> sample;
-  sample.reserve(runs);
-  for (std::uint64_t i = 0; i < runs; ++i) {
-    const auto start = Clock::now();
-    op(i);
-    sample.push_back(seconds_since(start) * 1e3);
-  }
-  return median(std::move(sample));
 }
 
 int run_pairing(std::span<const std::string_view> args) {
