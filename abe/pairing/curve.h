@@ -17,6 +17,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -63,8 +64,15 @@ constexpr std::array<std::uint8_t, N> hex_bytes(std::string_view hex) {
   return out;
 }
 
-// An Fp constant from hex; the constants passed are < p (the tests check each one's use).
-inline Fp fp_from_hex(std::string_view hex) { return *Fp::from_bytes(hex_bytes<48>(hex)); }
+// An Fp constant of ours from hex (lower case, at most 96 digits, < p). Anything else is a
+// corrupted table, not an input: abort rather than compute with a wrong constant.
+inline Fp fp_from_hex(std::string_view hex) {
+  const bool digits_ok =
+      hex.size() <= 96 && hex.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  const std::optional<Fp> value = Fp::from_bytes(hex_bytes<48>(hex));
+  if (!digits_ok || !value) std::abort();
+  return *value;
+}
 
 // 1 when a == b, 0 otherwise, without a comparison on the (secret) values.
 inline bool ct_equal(std::uint64_t a, std::uint64_t b) {

@@ -96,20 +96,7 @@ constexpr std::string_view kB =
     "e0";
 constexpr std::uint64_t kZ = 11;
 
-// The table entries are hex strings < p; anything else is a corrupted table, not an input error.
-Fp fp_from_hex(std::string_view hex) {
-  Fp::Encoded bytes{};
-  if (hex.size() > 2 * bytes.size()) std::abort();
-  for (std::size_t i = 0; i < hex.size(); ++i) {
-    const char c = hex[hex.size() - 1 - i];
-    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (digit < 0) std::abort();
-    bytes[bytes.size() - 1 - i / 2] |= static_cast<std::uint8_t>(digit << (4 * (i % 2)));
-  }
-  const std::optional<Fp> value = Fp::from_bytes(bytes);
-  if (!value) std::abort();
-  return *value;
-}
+using curve_detail::fp_from_hex;
 
 template <std::size_t N>
 std::array<Fp, N + 1> monic(const std::array<std::string_view, N>& low) {
