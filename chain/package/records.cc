@@ -9,6 +9,8 @@ namespace mchain {
 namespace {
 
 constexpr std::uint64_t kRecordVersion = 1;
+// Policy records are at format 2: format 1 had no sealed data key.
+constexpr std::uint64_t kPolicyRecordVersion = 2;
 
 template <class Enum>
 Enum read_enum(cbor::Reader& r, std::string_view field, Enum last) {
@@ -76,14 +78,14 @@ std::string_view to_string(AbeScheme scheme) {
 
 Bytes PolicyRecord::encode() const {
   cbor::Writer w;
-  w.array(6)
-      .uint(kRecordVersion)
+  w.array(7)
+      .uint(kPolicyRecordVersion)
       .bytes(vm.bytes)
       .uint(version)
       .uint(static_cast<std::uint64_t>(scheme));
   w.array(attributes.size());
   for (const auto& attribute : attributes) w.text(attribute);
-  w.text(expression);
+  w.text(expression).bytes(sealed_key);
   return w.take();
 }
 
@@ -91,8 +93,8 @@ Hash256 PolicyRecord::hash() const { return crypto::sha256(encode()); }
 
 Result<PolicyRecord> PolicyRecord::decode(ByteView encoded) {
   return cbor::decode(encoded, "policy", [&](cbor::Reader& r) {
-    r.array_exact("policy", 6);
-    cbor::expect_version(r, "policy.version", kRecordVersion, "record");
+    r.array_exact("policy", 7);
+    cbor::expect_version(r, "policy.version", kPolicyRecordVersion, "record");
     PolicyRecord p;
     p.vm.bytes = r.fixed_bytes<16>("policy.vm");
     p.version = r.uint("policy.policy_version");
@@ -105,6 +107,8 @@ Result<PolicyRecord> PolicyRecord::decode(ByteView encoded) {
       p.attributes.emplace_back(r.text("policy.attributes", kMaxAttributeLength));
     }
     p.expression = r.text("policy.expression", kMaxExpressionLength);
+    const ByteView sealed = r.bytes("policy.sealed_key", kMaxSealedKeyLength);
+    p.sealed_key.assign(sealed.begin(), sealed.end());
     return p;
   });
 }

@@ -38,10 +38,14 @@ struct PolicyRecord {
   AbeScheme scheme = AbeScheme::kp_abe_gpsw;
   std::vector<std::string> attributes;  // the VM's attribute set (KP-ABE) or gate attributes
   std::string expression;               // the access expression as the user wrote it
+  // K_uv(version) sealed for verifiers by the scheme above (abe/; agent/key_chain.h), opaque to
+  // the chain; empty while the cluster has no ABE authority.
+  Bytes sealed_key{};
 
   static constexpr std::size_t kMaxAttributes = 256;
   static constexpr std::size_t kMaxAttributeLength = 128;
   static constexpr std::size_t kMaxExpressionLength = 4096;
+  static constexpr std::size_t kMaxSealedKeyLength = 64 * 1024;
 
   Bytes encode() const;
   Hash256 hash() const;  // H_uv

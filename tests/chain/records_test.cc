@@ -14,12 +14,14 @@ using testing::kT0;
 using testing::must;
 
 TEST(Records, PolicyRoundTripAndHash) {
-  PolicyRecord p{Uuid::random(), 7, AbeScheme::cp_abe_versioned, {"a", "b"}, "a AND NOT b"};
+  PolicyRecord p{Uuid::random(), 7, AbeScheme::cp_abe_versioned, {"a", "b"}, "a AND NOT b",
+                 Bytes{1, 2, 3}};
   auto back = PolicyRecord::decode(p.encode());
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->encode(), p.encode());
   EXPECT_EQ(back->scheme, AbeScheme::cp_abe_versioned);
   EXPECT_EQ(back->attributes, p.attributes);
+  EXPECT_EQ(back->sealed_key, p.sealed_key);
   PolicyRecord next = p;
   next.version = 8;  // identical text, new version: a different hash, so a different key
   EXPECT_NE(next.hash(), p.hash());
@@ -36,6 +38,11 @@ TEST(Records, PolicyLimits) {
   p.attributes = {};
   p.expression.assign(PolicyRecord::kMaxExpressionLength + 1, 'x');
   EXPECT_FALSE(PolicyRecord::decode(p.encode()));
+  p.expression = {};
+  p.sealed_key.assign(PolicyRecord::kMaxSealedKeyLength + 1, 0);
+  r = PolicyRecord::decode(p.encode());
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("policy.sealed_key"), std::string::npos);
 }
 
 TEST(Records, UnknownVersionsAndEnumsAreRefused) {

@@ -1,0 +1,96 @@
+#include "agent/key_chain.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace mchain::agent {
+
+namespace {
+
+// What the sealed key is bound to: the VM and the policy version it belongs to.
+Bytes sealed_key_aad(const PolicyRecord& record) {
+  static constexpr std::string_view kLabel = "mchain/data-key/v1";
+  Bytes aad(kLabel.size() + record.vm.bytes.size() + 8);
+  std::copy(kLabel.begin(), kLabel.end(), aad.begin());
+  std::copy(record.vm.bytes.begin(), record.vm.bytes.end(), aad.begin() + kLabel.size());
+  for (std::size_t i = 0; i < 8; ++i) {
+    aad[aad.size() - 1 - i] = static_cast<std::uint8_t>(record.version >> (8 * i));
+  }
+  return aad;
+}
+
+}  // namespace
+
+Result<abe::AttributeSet> record_attributes(const PolicyRecord& record) {
+  abe::AttributeSet set;
+  for (const std::string& attribute : record.attributes) {
+    if (auto added = set.add(attribute); !added) {
+      return fail("policy attribute '" + attribute + "': " + added.error().message);
+    }
+  }
+  return set;
+}
+
+Result<Bytes> seal_data_key(const abe::kp::MasterPublicKey& authority, const PolicyRecord& record,
+                            const crypto::AeadKey& key) {
+  if (record.scheme != AbeScheme::kp_abe_gpsw) {
+    return fail("sealing data keys under " + std::string(to_string(record.scheme)) +
+                " is not supported yet");
+  }
+  Result<abe::AttributeSet> attributes = record_attributes(record);
+  if (!attributes) return std::unexpected(attributes.error());
+  return abe::kp::encrypt(authority, *attributes, key, sealed_key_aad(record));
+}
+
+Result<crypto::AeadKey> open_data_key(const abe::kp::UserKey& verifier,
+                                      const PolicyRecord& record) {
+  if (record.sealed_key.empty()) {
+    return fail("policy version " + std::to_string(record.version) +
+                " has no sealed data key (no ABE authority when it was written)");
+  }
+  Result<Bytes> key = abe::kp::decrypt(verifier, record.sealed_key, sealed_key_aad(record));
+  if (!key) return std::unexpected(key.error());
+  if (key->size() != crypto::kAeadKeySize) return fail("the sealed data key has the wrong length");
+  crypto::AeadKey out;
+  std::copy(key->begin(), key->end(), out.begin());
+  return out;
+}
+
+VerifierKeys verifier_keys(std::span<const PolicyRecord> policies,
+                           std::span<const KeyLinkRecord> links, const abe::kp::UserKey& verifier) {
+  std::vector<const PolicyRecord*> newest_first;
+  for (const PolicyRecord& record : policies) newest_first.push_back(&record);
+  std::sort(newest_first.begin(), newest_first.end(),
+            [](const PolicyRecord* a, const PolicyRecord* b) { return a->version > b->version; });
+
+  VerifierKeys out;
+  for (const PolicyRecord* record : newest_first) {
+    if (out.keys.contains(record->version)) continue;  // reached through a link already
+    Result<crypto::AeadKey> key = open_data_key(verifier, *record);
+    if (!key) {
+      out.denied.emplace(record->version, key.error().message);
+      continue;
+    }
+    // Walk down: K(v-1) from the link v-1 -> v, as long as the chain has one.
+    std::uint64_t version = record->version;
+    out.keys.emplace(version, *key);
+    for (;;) {
+      const auto link = std::find_if(links.begin(), links.end(), [&](const KeyLinkRecord& l) {
+        return l.to_version == version && l.from_version < version;
+      });
+      if (link == links.end() || out.keys.contains(link->from_version)) break;
+      Result<crypto::AeadKey> older = unwrap_key_link(*link, out.keys.at(version));
+      if (!older) {
+        out.denied.emplace(link->from_version, "key link " + std::to_string(link->from_version) +
+                                                   " -> " + std::to_string(version) + ": " +
+                                                   older.error().message);
+        break;
+      }
+      version = link->from_version;
+      out.keys.emplace(version, *older);
+    }
+  }
+  return out;
+}
+
+}  // namespace mchain::agent
