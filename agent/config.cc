@@ -190,6 +190,11 @@ DaemonConfig read_config(const Json& json) {
     c.tpm_device = absolute_path(tpm.require("device"), "tpm.device");
     tpm.done();
   }
+  if (const Json* v = top.take("abe"); v != nullptr && !v->is_null()) {
+    Object abe(*v, "abe");
+    c.abe_public_key = absolute_path(abe.require("public_key"), "abe.public_key");
+    abe.done();
+  }
   if (const Json* v = top.take("consensus")) read_consensus(Object(*v, "consensus"), c);
   if (const Json* v = top.take("mining")) {
     Object mining(*v, "mining");

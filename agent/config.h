@@ -14,6 +14,8 @@
 //     "control": {"socket": "/run/mchain/mchaind.sock", "group": "mchain"},
 //     "libvirt": {"uri": "qemu:///system"},      // or null: run without libvirt
 //     "tpm": null,                               // or {"device": "/dev/tpmrm0"}
+//     "abe": null,                               // or {"public_key": "/etc/mchain/abe.mpk"}:
+//                                                // seal each data key for verifiers (KP-ABE)
 //     "consensus": {"round_timeout_ms": 2000, "silence_ms": 3000, "window_ms": 50,
 //                   "mode": "concurrent", "verify_threads": 0},
 //     "mining": {"threads": 1},
@@ -60,6 +62,9 @@ struct DaemonConfig {
 
   std::optional<std::string> libvirt_uri = "qemu:///system";  // nullopt: no libvirt
   std::optional<std::filesystem::path> tpm_device;            // nullopt: no TPM
+  // The cluster ABE authority's KP-ABE public key (`mchainctl abe setup`); nullopt: data keys
+  // stay in the keystore only and no verifier can read reports.
+  std::optional<std::filesystem::path> abe_public_key;
 
   TimeUs round_timeout = 2'000'000;
   TimeUs silence = 3'000'000;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "abe/kpabe/kpabe.h"
 #include "agent/bindings.h"
 #include "agent/chain_commands.h"
 #include "agent/control.h"
@@ -22,6 +23,7 @@
 #include "agent/version.h"
 #include "agent/vm_commands.h"
 #include "agent/vm_policy.h"
+#include "chain/file_io.h"
 #include "chain/net/peer_network.h"
 #include "chain/node/runtime.h"
 #include "chain/package/records.h"
@@ -57,6 +59,8 @@ struct Daemon::State {
   TimeUs started = 0;
   std::unique_ptr<NodeRuntime> node;
   std::unique_ptr<ControlServer> control;
+  // The cluster ABE authority's public key, when configured: data keys are sealed under it.
+  std::optional<abe::kp::MasterPublicKey> abe_authority;
   std::atomic<bool> draining{false};
 
   // Requests waiting for a confirmation, each answered by a thread of its own; joined on
@@ -466,6 +470,7 @@ struct Daemon::State {
     if (command == "report") return vm_commands->report(request, reply);
     if (command == "verify") return vm_commands->verify(request, reply);
     if (command == "policy-show") return vm_commands->policy_show(request, reply);
+    if (command == "vm-records") return vm_commands->records(request, reply);
     if (command == "policy-set") return vm_commands->policy_set(request, reply);
     if (command == "hooks") {
       Json events = Json::array();
@@ -485,6 +490,13 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   std::error_code ec;
   std::filesystem::create_directories(c.state_dir, ec);
   if (ec) return fail("state directory " + c.state_dir.string() + ": " + ec.message());
+  if (c.abe_public_key) {
+    auto text = read_small_file(*c.abe_public_key, 64 * 1024, "ABE public key");
+    if (!text) return std::unexpected(text.error());
+    auto key = abe::kp::MasterPublicKey::decode(as_bytes(*text));
+    if (!key) return fail(c.abe_public_key->string() + ": " + key.error().message);
+    state->abe_authority = *std::move(key);
+  }
 
   NodeRuntimeOptions o;
   o.genesis_file = c.genesis_file;
@@ -532,6 +544,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
     measure.retry = c.measure_retry;
     measure.command_timeout = c.measure_command_timeout;
     measure.workers = c.measure_workers;
+    measure.abe_authority = state->abe_authority ? &*state->abe_authority : nullptr;
     measure.log = &log;
     state->measurements =
         std::make_unique<MeasurementAgent>(measure, state->node->store(), state->node->service());

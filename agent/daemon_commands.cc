@@ -363,6 +363,10 @@ int daemon_policy_show(const DaemonCommandOptions& o, const std::string& domain,
   out << "  policy v" << p.value("version", 0) << " (" << p.value("scheme", "") << "), since "
       << p.value("since", "") << "\n  readable by: " << p.value("expression", "")
       << "\n  attributes:  " << list(p["attributes"]) << "\n  hash:        " << p.value("hash", "")
+      << "\n  data key:    "
+      << (p.value("sealed_for_verifiers", false)
+              ? "sealed for verifiers (KP-ABE, to the attributes above)"
+              : "not sealed for verifiers (mchaind has no abe.public_key): this host only")
       << '\n';
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/access_commands.h"
 #include "agent/chain_commands.h"
 #include "agent/daemon_commands.h"
 #include "agent/demo.h"
@@ -108,6 +109,22 @@ control group):
       Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
       with --wait, answered once its semi-finished block is durable.
 
+Access control: an ABE authority seals each policy version's data key to the VM's attributes;
+verifier keys hold access trees over attributes (KP-ABE):
+  abe setup --dir DIR
+      Create a KP-ABE authority: DIR/abe.mpk (public: set abe.public_key to it on every
+      mchaind) and DIR/abe.msk (secret: keep it here; it issues verifier keys).
+  verifier issue --authority DIR --policy EXPR --out FILE
+      A verifier key (mode 0600) that reads the versions whose attributes satisfy EXPR, e.g.
+      'owner:alice or (reader:audit and 2 of (tenant:acme, env:prod, zone:eu))'.
+  verifier read <domain> --key FILE [--json]
+      Fetch the domain's records from mchaind and decrypt here, with the key, every report it
+      may read (older versions through the key links); for each refused version, the part
+      of the key's policy its attributes do not meet. Exit 1 if any version was refused.
+  verifier revoke <domain> ATTRIBUTE [--json]
+      Revise the domain's policy without ATTRIBUTE: keys that need it read nothing written
+      from the new version on (what they already read stays read).
+
 The libvirt hook (hooks/qemu runs it; libvirt's words follow --):
   hook [--socket PATH] -- DOMAIN OPERATION SUB-OPERATION EXTRA    (domain XML on stdin)
       Hand the event to mchaind within 2 s. Exit 0 (also when mchaind is not reached, which
@@ -137,11 +154,11 @@ struct Args {
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
   for (std::string_view known :
-       {"--dir",    "--file",       "--flip",       "--out",        "--alg",
-        "--store",  "--from",       "--to",         "--diff",       "--qga-socket",
-        "--domain", "--connect",    "--policy",     "--baseline",   "--collector",
-        "--vm",     "--timeout",    "--report-out", "--chain",      "--node",
-        "--time",   "--difficulty", "--socket",     "--expression", "--attribute"}) {
+       {"--dir",       "--file",      "--flip",      "--out",        "--alg",     "--store",
+        "--from",      "--to",        "--diff",      "--qga-socket", "--domain",  "--connect",
+        "--policy",    "--baseline",  "--collector", "--vm",         "--timeout", "--report-out",
+        "--chain",     "--node",      "--time",      "--difficulty", "--socket",  "--expression",
+        "--attribute", "--authority", "--key"}) {
     if (name == known) return true;
   }
   return false;
@@ -605,6 +622,54 @@ int run_vm_command(const Args& args) {
   return agent::daemon_policy_set(o, words[2], *expression, attributes, std::cout, std::cerr);
 }
 
+// abe setup | verifier issue | verifier read | verifier revoke (agent/access_commands.h).
+int run_access(const Args& args) {
+  const auto& words = args.positional;
+  const std::string what = words[0] + (words.size() > 1 ? " " + words[1] : "");
+  auto only_options = [&](std::initializer_list<std::string_view> allowed) {
+    for (const auto& [name, value] : args.options) {
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        usage_error(name + " does not apply to " + what);
+        return false;
+      }
+    }
+    return true;
+  };
+  if (what == "abe setup") {
+    if (!only_known_flags(args, {}) || !only_options({"--dir"})) return kUsageError;
+    auto dir = args.option("--dir");
+    if (!dir || words.size() != 2) return usage_error("abe setup --dir DIR");
+    return agent::abe_setup(*dir, std::cout, std::cerr);
+  }
+  if (what == "verifier issue") {
+    if (!only_known_flags(args, {}) || !only_options({"--authority", "--policy", "--out"}))
+      return kUsageError;
+    auto authority = args.option("--authority");
+    auto policy = args.option("--policy");
+    auto out = args.option("--out");
+    if (!authority || !policy || !out || words.size() != 2) {
+      return usage_error("verifier issue --authority DIR --policy EXPR --out FILE");
+    }
+    return agent::verifier_issue(*authority, *policy, *out, std::cout, std::cerr);
+  }
+  agent::DaemonCommandOptions o;
+  if (auto socket = args.option("--socket")) o.socket = *socket;
+  o.json = args.flag("--json");
+  if (what == "verifier read") {
+    if (!only_known_flags(args, {"--json"}) || !only_options({"--key", "--socket"}))
+      return kUsageError;
+    auto key = args.option("--key");
+    if (!key || words.size() != 3) return usage_error("verifier read DOMAIN --key FILE");
+    return agent::verifier_read(o, words[2], *key, std::cout, std::cerr);
+  }
+  if (what == "verifier revoke") {
+    if (!only_known_flags(args, {"--json"}) || !only_options({"--socket"})) return kUsageError;
+    if (words.size() != 4) return usage_error("verifier revoke DOMAIN ATTRIBUTE");
+    return agent::verifier_revoke(o, words[2], words[3], std::cout, std::cerr);
+  }
+  return usage_error("unknown command '" + what + "'");
+}
+
 int run_daemon_command(const Args& args) {
   const auto& words = args.positional;
   const bool submit = words[0] == "package";
@@ -695,5 +760,6 @@ int main(int argc, char** argv) {
     return run_vm_command(*args);
   }
   if (words[0] == "genesis") return run_genesis(*args);
+  if (words[0] == "abe" || words[0] == "verifier") return run_access(*args);
   return usage_error("unknown command '" + std::string(command) + "'");
 }

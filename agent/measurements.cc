@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/key_chain.h"
 #include "agent/vm_policy.h"
 #include "chain/file_io.h"
 #include "chain/package/records.h"
@@ -286,6 +287,15 @@ Json MeasurementAgent::status(const Uuid& vm) const {
   return out;
 }
 
+Status MeasurementAgent::seal_for_verifiers(PolicyRecord& record,
+                                            const crypto::AeadKey& key) const {
+  if (options_.abe_authority == nullptr) return {};
+  auto sealed = seal_data_key(*options_.abe_authority, record, key);
+  if (!sealed) return fail("cannot seal the data key for verifiers: " + sealed.error().message);
+  record.sealed_key = *std::move(sealed);
+  return {};
+}
+
 Result<Hash256> MeasurementAgent::submit_and_wait(Package package) {
   auto confirmed = service_.submit(std::move(package));
   if (confirmed.wait_for(options_.confirm_timeout) != std::future_status::ready) {
@@ -378,9 +388,11 @@ JobOutcome MeasurementAgent::run_measure(const Uuid& vm, bool rebaseline) {
   // there is a report to seal.
   if (!chain->policy) {
     set_phase(vm, "policy");
-    const PolicyRecord access = default_policy(vm, chain->owner);
-    if (auto stored = keystore_.put_data_key(vm, access.version, crypto::random_aead_key());
-        !stored) {
+    PolicyRecord access = default_policy(vm, chain->owner);
+    const crypto::AeadKey key = crypto::random_aead_key();
+    if (auto sealed = seal_for_verifiers(access, key); !sealed)
+      return failed(sealed.error().message);
+    if (auto stored = keystore_.put_data_key(vm, access.version, key); !stored) {
       return failed(stored.error().message);
     }
     PackageOrigin o = origin;
@@ -444,6 +456,8 @@ JobOutcome MeasurementAgent::run_set_policy(const Uuid& vm, const Request& reque
   PolicyRecord policy{vm, old_version + 1, AbeScheme::kp_abe_gpsw, request.attributes,
                       request.expression};
   const crypto::AeadKey new_key = crypto::random_aead_key();
+  if (auto sealed = seal_for_verifiers(policy, new_key); !sealed)
+    return failed(sealed.error().message);
   if (auto stored = keystore_.put_data_key(vm, policy.version, new_key); !stored) {
     return failed(stored.error().message);
   }

@@ -29,9 +29,11 @@
 #include <thread>
 #include <vector>
 
+#include "abe/kpabe/kpabe.h"
 #include "agent/keystore.h"
 #include "agent/systemd.h"
 #include "chain/node/service.h"
+#include "chain/package/records.h"
 #include "chain/store/store.h"
 
 namespace mchain::agent {
@@ -48,6 +50,9 @@ struct MeasurementAgentOptions {
   std::chrono::milliseconds command_timeout{10'000};  // one QGA command
   std::chrono::seconds confirm_timeout{60};           // a package's confirmation
   unsigned workers = 2;
+  // The cluster ABE authority: each policy version's data key is sealed under it in the policy
+  // record (agent/key_chain.h); nullptr: not sealed, only this host's keystore holds it.
+  const abe::kp::MasterPublicKey* abe_authority = nullptr;
   const Logger* log = nullptr;
 };
 
@@ -124,6 +129,8 @@ class MeasurementAgent {
   JobOutcome run_set_policy(const Uuid& vm, const Request& request);
   void set_phase(const Uuid& vm, std::string phase);
   Result<Hash256> submit_and_wait(Package package);
+  // Seals `key` into record.sealed_key under the ABE authority, when there is one.
+  Status seal_for_verifiers(PolicyRecord& record, const crypto::AeadKey& key) const;
   TimeUs backoff(unsigned failures) const;
 
   MeasurementAgentOptions options_;

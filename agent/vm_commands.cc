@@ -246,7 +246,27 @@ void VmCommands::policy_show(const Json& request, const Reply& reply) {
            {"attributes", record->attributes},
            {"expression", record->expression},
            {"hash", to_hex(record->hash())},
+           {"sealed_for_verifiers", !record->sealed_key.empty()},
            {"since", format_time(at->policy->since)}}}});
+}
+
+void VmCommands::records(const Json& request, const Reply& reply) {
+  auto vm = resolve_request(request);
+  if (!vm) return reply(error(vm.error().message));
+  tasks_.spawn([this, reply, vm = *vm] {
+    Json out = {{"ok", true}, {"vm", vm.uuid.to_string()}, {"name", vm.name}};
+    const std::pair<const char*, PackageType> kinds[] = {{"policies", PackageType::policy},
+                                                         {"links", PackageType::key_link},
+                                                         {"data", PackageType::data}};
+    for (const auto& [field, type] : kinds) {
+      Json list = Json::array();
+      for (const Package& p : vm_packages_of_type(store_, vm.uuid, type)) {
+        list.push_back(to_hex(p.encode()));
+      }
+      out[field] = std::move(list);
+    }
+    reply(std::move(out));
+  });
 }
 
 void VmCommands::policy_set(const Json& request, const Reply& reply) {

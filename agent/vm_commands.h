@@ -44,6 +44,9 @@ class VmCommands {
   void policy_show(const nlohmann::json& request, const Reply& reply);  // {domain}
   void policy_set(const nlohmann::json& request,
                   const Reply& reply);  // {domain, expression, attributes}
+  // {domain}: the VM's confirmed policy, key-link and data packages, encoded, in time order:
+  // what a verifier decrypts on its own side with its ABE key (agent/key_chain.h).
+  void records(const nlohmann::json& request, const Reply& reply);
 
   // A data package's report as history shows it: its summary, or why it does not open here.
   nlohmann::json describe_data(const Package& package) const;

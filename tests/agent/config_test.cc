@@ -30,6 +30,7 @@ TEST(DaemonConfig, TheMinimalFileTakesTheDefaults) {
   EXPECT_EQ(c->control_socket, "/run/mchain/mchaind.sock");
   EXPECT_EQ(c->libvirt_uri, "qemu:///system");
   EXPECT_FALSE(c->tpm_device);
+  EXPECT_FALSE(c->abe_public_key);
   EXPECT_FALSE(c->join_at);
   EXPECT_EQ(c->round_timeout, 2'000'000);
   EXPECT_EQ(c->mode, ValidationMode::concurrent);
@@ -42,6 +43,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
     "control": {"socket": "/run/x.sock", "group": "root"},
     "libvirt": null,
     "tpm": {"device": "/dev/tpmrm0"},
+    "abe": {"public_key": "/etc/mchain/abe.mpk"},
     "consensus": {"round_timeout_ms": 500, "silence_ms": 1500, "window_ms": 20, "mode": "inorder",
                   "verify_threads": 3},
     "mining": {"threads": 0},
@@ -60,6 +62,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->control_group, "root");
   EXPECT_FALSE(c->libvirt_uri);
   EXPECT_EQ(c->tpm_device, "/dev/tpmrm0");
+  EXPECT_EQ(c->abe_public_key, "/etc/mchain/abe.mpk");
   EXPECT_EQ(c->round_timeout, 500'000);
   EXPECT_EQ(c->silence, 1'500'000);
   EXPECT_EQ(c->window, 20'000);
@@ -119,6 +122,7 @@ TEST(DaemonConfig, BadValuesAreRefusedWithTheirPath) {
       {"{" + node + R"(, "control": {"socket": "/)" + std::string(120, 's') + R"("}})",
        "test.json: control.socket: longer than 107 bytes"},
       {"{" + node + R"(, "tpm": {}})", "test.json: tpm.device: missing"},
+      {"{" + node + R"(, "abe": {}})", "test.json: abe.public_key: missing"},
       {"{" + node + R"(, "alarm_command": []})",
        "test.json: alarm_command: expected a non-empty array of strings"},
       {"{" + node + R"(, "alarm_command": ["page-admin"]})",

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,17 +86,18 @@ class Daemon {
   fs::path config() const { return dir_ / (id_ + ".json"); }
 
   void write_config(const fs::path& genesis, const fs::path& key, bool enforce_hooks = false,
-                    Json libvirt = nullptr, int measure_interval_s = 3600) {
-    const Json c = {
-        {"hook", {{"enforce", enforce_hooks}}},
-        {"libvirt", libvirt},
-        {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
-        {"state_dir", (dir_ / (id_ + "-state")).string()},
-        {"control", {{"socket", socket().string()}}},
-        {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
-        {"measurement",
-         {{"policy", (dir_ / "measure.pol").string()}, {"interval_s", measure_interval_s}}},
-        {"drain_timeout_ms", 20000}};
+                    Json libvirt = nullptr, int measure_interval_s = 3600,
+                    const std::optional<fs::path>& abe_public_key = {}) {
+    Json c = {{"hook", {{"enforce", enforce_hooks}}},
+              {"libvirt", libvirt},
+              {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
+              {"state_dir", (dir_ / (id_ + "-state")).string()},
+              {"control", {{"socket", socket().string()}}},
+              {"consensus", {{"round_timeout_ms", 1000}, {"silence_ms", 2000}}},
+              {"measurement",
+               {{"policy", (dir_ / "measure.pol").string()}, {"interval_s", measure_interval_s}}},
+              {"drain_timeout_ms", 20000}};
+    if (abe_public_key) c["abe"] = {{"public_key", abe_public_key->string()}};
     std::ofstream(dir_ / "measure.pol") << "/etc -> $(ReadOnly);\n";
     std::ofstream(config()) << c.dump(2);
   }

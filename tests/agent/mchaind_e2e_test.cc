@@ -120,8 +120,11 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   auto host = LibvirtHost::start(tmp_.path() / "h1", "h1", options);
   ASSERT_TRUE(host) << host.error();
   write_measure_policy();
+  // The cluster's ABE authority: node-1 seals every data key under it.
+  const fs::path authority = tmp_.path() / "abe";
+  ASSERT_TRUE(run(kCtl + " abe setup --dir " + authority.string()).starts_with("0:"));
   daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "node-1.key", false,
-                            {{"uri", host->uri()}});
+                            {{"uri", host->uri()}}, 3600, authority / "abe.mpk");
   start_all();
   ASSERT_TRUE(run(kCtl + " user add alice" + socket_).starts_with("0:"));
 
@@ -176,9 +179,12 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   EXPECT_NE(history.find("report: baseline recorded"), std::string::npos) << history;
   EXPECT_NE(history.find("0 added, 0 removed, 1 changed"), std::string::npos) << history;
 
-  // A new policy version, a new data key and the key link back; a report under it.
-  const std::string revised =
-      run(kCtl + " policy set guest-1 --expression 'owner:alice or role:auditor'" + socket_);
+  // A new policy version, a new data key and the key link back; a report under it. v2 adds the
+  // auditors' attribute.
+  const std::string uuid = first["uuid"];
+  const std::string revised = run(
+      kCtl + " policy set guest-1 --expression 'owner:alice or role:auditor'" +
+      " --attribute owner:alice --attribute vm:" + uuid + " --attribute reader:audit" + socket_);
   ASSERT_TRUE(revised.starts_with("0:guest-1: policy v2 in force")) << revised;
   EXPECT_NE(revised.find("key link to v1"), std::string::npos) << revised;
   const std::string shown = run(kCtl + " policy show guest-1" + socket_);
@@ -188,7 +194,6 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   EXPECT_EQ(Json::parse(third.substr(2))["result"]["policy_version"], 2) << third;
 
   // Without K(v1) on this host, the reports under v1 still open: through the key link.
-  const std::string uuid = first["uuid"];
   fs::remove(tmp_.path() / "node-1-state" / "keys" / "vms" / (uuid + ".v1.data"));
   const std::string verified = run(kCtl + " verify " + uuid + socket_);
   EXPECT_TRUE(verified.starts_with("0:")) << verified;
@@ -196,6 +201,41 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   EXPECT_NE(verified.find("signatures (leader, marks, packages) checked in the"), std::string::npos)
       << verified;
   EXPECT_NE(verified.find("verified"), std::string::npos) << verified;
+
+  // Verifiers, with keys from the authority, decrypt on their own side: the owner's key and an
+  // auditor's, which satisfies v2 and so reads v1 through the key link too.
+  const fs::path alice_key = tmp_.path() / "alice.vkey";
+  const fs::path audit_key = tmp_.path() / "audit.vkey";
+  ASSERT_TRUE(run(kCtl + " verifier issue --authority " + authority.string() +
+                  " --policy owner:alice --out " + alice_key.string())
+                  .starts_with("0:"));
+  ASSERT_TRUE(run(kCtl + " verifier issue --authority " + authority.string() +
+                  " --policy 'reader:audit and vm:" + uuid + "' --out " + audit_key.string())
+                  .starts_with("0:"));
+  const std::string audited =
+      run(kCtl + " verifier read guest-1 --key " + audit_key.string() + socket_);
+  EXPECT_TRUE(audited.starts_with("0:")) << audited;
+  EXPECT_NE(audited.find("baseline recorded"), std::string::npos) << audited;
+  EXPECT_NE(audited.find("0 added, 0 removed, 1 changed"), std::string::npos) << audited;
+
+  // Revoked at v3: the auditor keeps v1 and v2, and reads nothing written under v3.
+  const std::string revoked = run(kCtl + " verifier revoke guest-1 reader:audit" + socket_);
+  ASSERT_TRUE(revoked.starts_with("0:guest-1: policy v3 in force")) << revoked;
+  ASSERT_TRUE(run(kCtl + " measure guest-1 --wait" + socket_).starts_with("0:"));
+  const std::string after =
+      run(kCtl + " verifier read guest-1 --key " + audit_key.string() + " --json" + socket_);
+  ASSERT_TRUE(after.starts_with("1:")) << after;
+  const Json read = Json::parse(after.substr(2));
+  EXPECT_EQ(read["readable_versions"], Json({1, 2})) << read.dump();
+  EXPECT_NE(read["denied"]["3"].get<std::string>().find("reader:audit"), std::string::npos)
+      << read.dump();
+  std::size_t opened_reports = 0;
+  for (const Json& r : read["reports"]) opened_reports += r.contains("report") ? 1 : 0;
+  EXPECT_EQ(opened_reports, 3u) << read.dump();
+  const std::string owner =
+      run(kCtl + " verifier read guest-1 --key " + alice_key.string() + socket_);
+  EXPECT_TRUE(owner.starts_with("0:")) << owner;
+  EXPECT_EQ(owner.find("refused"), std::string::npos) << owner;
 
   // The cloud gives the VM to bob (its metadata changes): node-1 puts the transfer on the chain,
   // signed with bob's key, then a policy for bob; the next report is bob's.
@@ -212,10 +252,10 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   const Json transferred = vm("guest-1");
   EXPECT_EQ(transferred["chain"]["owner"], "bob") << transferred.dump() << daemons_[0]->log();
   EXPECT_EQ(transferred["binding"]["last"], "transferred") << transferred.dump();
-  EXPECT_EQ(transferred["chain"]["policy_version"], 3) << transferred.dump();
+  EXPECT_EQ(transferred["chain"]["policy_version"], 4) << transferred.dump();
   const std::string bobs = run(kCtl + " measure guest-1 --wait --json" + socket_);
   ASSERT_TRUE(bobs.starts_with("0:")) << bobs << daemons_[0]->log();
-  EXPECT_EQ(Json::parse(bobs.substr(2))["result"]["policy_version"], 3) << bobs;
+  EXPECT_EQ(Json::parse(bobs.substr(2))["result"]["policy_version"], 4) << bobs;
 
   // Destroyed: the binding says it runs nowhere; the three stores hold the same blocks.
   ASSERT_EQ(host->virsh({"destroy", "guest-1"}).status, 0);
