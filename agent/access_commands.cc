@@ -30,6 +30,17 @@ Result<T> read_encoded(const fs::path& path, std::string_view what, Result<T> (*
   return value;
 }
 
+// A verifier key file of either scheme (agent/key_chain.h).
+Result<VerifierKey> read_verifier_key(const fs::path& path) {
+  auto text = read_small_file(path, kMaxKeyFile, "verifier key");
+  if (!text) return std::unexpected(text.error());
+  const ByteView bytes = as_bytes(*text);
+  auto kp = abe::kp::UserKey::decode(bytes);
+  if (kp) return VerifierKey{*std::move(kp)};
+  if (auto cp = abe::cpabe::UserKey::from_bytes(bytes)) return VerifierKey{*std::move(cp)};
+  return fail(path.string() + ": not a verifier key (" + kp.error().message + ")");
+}
+
 // A control request whose refusal is an error (the daemon's message).
 Result<Json> ask(const DaemonCommandOptions& o, const Json& request) {
   auto response = control_request(o.socket, request, o.timeout);
@@ -124,7 +135,7 @@ int verifier_issue(const fs::path& authority_dir, const std::string& policy,
 
 int verifier_read(const DaemonCommandOptions& o, const std::string& domain,
                   const fs::path& key_file, std::ostream& out, std::ostream& err) {
-  auto key = read_encoded<abe::kp::UserKey>(key_file, "verifier key", &abe::kp::UserKey::decode);
+  auto key = read_verifier_key(key_file);
   if (!key) {
     err << "mchainctl: " << key.error().message << '\n';
     return 1;

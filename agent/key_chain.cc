@@ -42,13 +42,66 @@ Result<Bytes> seal_data_key(const abe::kp::MasterPublicKey& authority, const Pol
   return abe::kp::encrypt(authority, *attributes, key, sealed_key_aad(record));
 }
 
-Result<crypto::AeadKey> open_data_key(const abe::kp::UserKey& verifier,
-                                      const PolicyRecord& record) {
+Result<Bytes> seal_data_key(const abe::cpabe::PublicKey& authority, const PolicyRecord& record,
+                            const crypto::AeadKey& key) {
+  if (record.scheme != AbeScheme::cp_abe_versioned) {
+    return fail("a " + std::string(to_string(record.scheme)) + " record is not sealed with CP-ABE");
+  }
+  Result<abe::cpabe::Policy> policy = abe::cpabe::parse_policy(authority, record.expression);
+  if (!policy) return fail("policy expression: " + policy.error().message);
+  // CP-ABE encryption takes no associated data: the binding goes in front of the key instead,
+  // inside the ciphertext, and is checked on opening.
+  Bytes plaintext = sealed_key_aad(record);
+  plaintext.insert(plaintext.end(), key.begin(), key.end());
+  auto sealed = abe::cpabe::encrypt(authority, *policy, plaintext);
+  if (!sealed) return fail("CP-ABE: " + abe::cpabe::describe(sealed.error()));
+  return sealed->to_bytes();
+}
+
+namespace {
+
+Result<Bytes> open_sealed(const abe::kp::UserKey& key, const PolicyRecord& record) {
+  if (record.scheme != AbeScheme::kp_abe_gpsw) {
+    return fail("sealed with " + std::string(to_string(record.scheme)) + ", not with KP-ABE");
+  }
+  return abe::kp::decrypt(key, record.sealed_key, sealed_key_aad(record));
+}
+
+Result<Bytes> open_sealed(const abe::cpabe::UserKey& key, const PolicyRecord& record) {
+  if (record.scheme != AbeScheme::cp_abe_versioned) {
+    return fail("sealed with " + std::string(to_string(record.scheme)) + ", not with CP-ABE");
+  }
+  auto ct = abe::cpabe::Ciphertext::from_bytes(record.sealed_key);
+  if (!ct) return fail("the sealed data key: " + abe::cpabe::describe(ct.error()));
+  auto plain = abe::cpabe::decrypt(key, *ct);
+  if (!plain) {
+    const abe::cpabe::CpAbeError& e = plain.error();
+    if (e.code == abe::cpabe::CpAbeErrc::kVersionMismatch) {
+      return fail("access denied: sealed under system version " + std::to_string(ct->version()) +
+                  ", this key is at version " + std::to_string(key.version) +
+                  " (revoked, or not updated)");
+    }
+    if (e.code == abe::cpabe::CpAbeErrc::kNotAuthorized) {
+      return fail("access denied: the key's attributes do not satisfy '" + record.expression + "'");
+    }
+    return fail("CP-ABE: " + abe::cpabe::describe(e));
+  }
+  const Bytes expected = sealed_key_aad(record);
+  if (plain->size() != expected.size() + crypto::kAeadKeySize ||
+      !std::equal(expected.begin(), expected.end(), plain->begin())) {
+    return fail("the sealed data key belongs to another record");
+  }
+  return Bytes(plain->begin() + static_cast<std::ptrdiff_t>(expected.size()), plain->end());
+}
+
+}  // namespace
+
+Result<crypto::AeadKey> open_data_key(const VerifierKey& verifier, const PolicyRecord& record) {
   if (record.sealed_key.empty()) {
     return fail("policy version " + std::to_string(record.version) +
                 " has no sealed data key (no ABE authority when it was written)");
   }
-  Result<Bytes> key = abe::kp::decrypt(verifier, record.sealed_key, sealed_key_aad(record));
+  Result<Bytes> key = std::visit([&](const auto& k) { return open_sealed(k, record); }, verifier);
   if (!key) return std::unexpected(key.error());
   if (key->size() != crypto::kAeadKeySize) return fail("the sealed data key has the wrong length");
   crypto::AeadKey out;
@@ -57,7 +110,7 @@ Result<crypto::AeadKey> open_data_key(const abe::kp::UserKey& verifier,
 }
 
 VerifierKeys verifier_keys(std::span<const PolicyRecord> policies,
-                           std::span<const KeyLinkRecord> links, const abe::kp::UserKey& verifier) {
+                           std::span<const KeyLinkRecord> links, const VerifierKey& verifier) {
   std::vector<const PolicyRecord*> newest_first;
   for (const PolicyRecord& record : policies) newest_first.push_back(&record);
   std::sort(newest_first.begin(), newest_first.end(),

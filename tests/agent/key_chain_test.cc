@@ -1,6 +1,7 @@
-// The key chain across policy versions (agent/key_chain.h) with real KP-ABE and the chain's own
-// records: five revisions of one VM's policy, each sealing a fresh K(N) to its attribute set and
-// linking K(N-1) under K(N); reports encrypted under each version's key.
+// The key chain across policy versions (agent/key_chain.h) with real ABE and the chain's own
+// records: five revisions of one VM's policy, each sealing a fresh K(N) (KP-ABE: to its attribute
+// set; CP-ABE: under its expression) and linking K(N-1) under K(N); reports encrypted under each
+// version's key.
 #include "agent/key_chain.h"
 
 #include <gtest/gtest.h>
@@ -126,6 +127,100 @@ TEST_F(KeyChainTest, InvalidAttributesAndUnsupportedSchemesAreRefused) {
   EXPECT_FALSE(seal_data_key(authority_.public_key, bad, keys_[0]));
   PolicyRecord cp{vm_, 9, AbeScheme::cp_abe_versioned, {"owner:alice"}, ""};
   EXPECT_FALSE(seal_data_key(authority_.public_key, cp, keys_[0]));
+}
+
+// The same chain under the versioned CP-ABE: every version is sealed under "member"; bob is
+// revoked at revision 3 by a re-key of his attributes, alice's key is updated, and v3..v5 are
+// sealed under the new system version.
+class CpKeyChainTest : public ::testing::Test {
+ protected:
+  CpKeyChainTest() {
+    // w = 8 signature bits keeps the test fast; the scheme's own tests run w = 128.
+    system_ = must_cp(abe::cpabe::setup({"member", "rank_le_1", "rank_le_2"}, 8));
+    alice_ = must_cp(abe::cpabe::keygen(system_.mk, {true, true, true}));
+    bob_ = must_cp(abe::cpabe::keygen(system_.mk, {true, false, true}));
+    abe::cpabe::PublicKey pk = system_.pk;
+    for (std::uint64_t v = 1; v <= kVersions; ++v) {
+      if (v == 3) {
+        const auto rekeyed =
+            must_cp(abe::cpabe::rekey(pk, system_.mk, abe::cpabe::revocation_set(bob_.s)));
+        pk = rekeyed.pk;
+        system_.mk = rekeyed.mk;
+        alice_ = must_cp(abe::cpabe::update_key(alice_, rekeyed.rk));
+      }
+      PolicyRecord record{vm_, v, AbeScheme::cp_abe_versioned, {"member"}, "member"};
+      keys_.push_back(crypto::random_aead_key());
+      record.sealed_key = must(seal_data_key(pk, record, keys_.back()));
+      policies_.push_back(record);
+      if (v > 1) {
+        const Package link =
+            must(make_key_link_package({vm_, "alice", "node-1", kT0 + v}, record.ref(), v - 1,
+                                       keys_[v - 2], keys_[v - 1], {&vm_key_, &owner_, &node_}));
+        links_.push_back(must(KeyLinkRecord::decode(link.body())));
+      }
+    }
+  }
+
+  template <class T>
+  static T must_cp(std::expected<T, abe::cpabe::CpAbeError> r) {
+    EXPECT_TRUE(r) << (r ? "" : abe::cpabe::describe(r.error()));
+    return *std::move(r);
+  }
+
+  abe::cpabe::SystemKeys system_;
+  abe::cpabe::UserKey alice_, bob_;
+  Uuid vm_ = Uuid::random();
+  crypto::PrivateKey vm_key_ = make_key();
+  crypto::PrivateKey owner_ = make_key();
+  crypto::PrivateKey node_ = make_key();
+  std::vector<crypto::AeadKey> keys_;
+  std::vector<PolicyRecord> policies_;
+  std::vector<KeyLinkRecord> links_;
+};
+
+TEST_F(CpKeyChainTest, AnUpdatedKeyReadsEverythingAndTheRevokedOneOnlyWhatCameBefore) {
+  const VerifierKeys alice = verifier_keys(policies_, links_, alice_);
+  EXPECT_TRUE(alice.denied.empty());
+  ASSERT_EQ(alice.keys.size(), kVersions);
+  for (std::uint64_t v = 1; v <= kVersions; ++v) EXPECT_EQ(alice.keys.at(v), keys_[v - 1]);
+
+  const VerifierKeys bob = verifier_keys(policies_, links_, bob_);
+  EXPECT_EQ(bob.keys.size(), 2u);
+  EXPECT_EQ(bob.keys.at(1), keys_[0]);
+  EXPECT_EQ(bob.keys.at(2), keys_[1]);
+  ASSERT_EQ(bob.denied.size(), 3u);
+  EXPECT_NE(bob.denied.at(3).find("system version 2, this key is at version 1"), std::string::npos)
+      << bob.denied.at(3);
+}
+
+TEST_F(CpKeyChainTest, SchemesAndRecordsDoNotMix) {
+  // A KP key on CP records, a CP key whose attributes miss the expression, a sealed key moved.
+  const abe::kp::Authority kp = abe::kp::setup();
+  const abe::kp::UserKey kp_key =
+      must(abe::kp::keygen(kp.public_key, kp.secret_key, must(abe::parse_policy("member"))));
+  Result<crypto::AeadKey> other_scheme = open_data_key(kp_key, policies_[0]);
+  ASSERT_FALSE(other_scheme);
+  EXPECT_NE(other_scheme.error().message.find("not with KP-ABE"), std::string::npos);
+
+  const abe::cpabe::UserKey outsider = must_cp(abe::cpabe::keygen(system_.mk, {false, true, true}));
+  const VerifierKeys none = verifier_keys(policies_, links_, outsider);
+  EXPECT_TRUE(none.keys.empty());
+  EXPECT_NE(none.denied.at(5).find("do not satisfy 'member'"), std::string::npos)
+      << none.denied.at(5);
+
+  PolicyRecord moved = policies_[4];
+  moved.sealed_key = policies_[3].sealed_key;
+  EXPECT_FALSE(open_data_key(alice_, moved));
+  EXPECT_EQ(open_data_key(alice_, policies_[4]), keys_[4]);
+
+  PolicyRecord not_cp = policies_[0];
+  not_cp.scheme = AbeScheme::kp_abe_gpsw;
+  EXPECT_FALSE(seal_data_key(system_.pk, not_cp, keys_[0]));
+  PolicyRecord unknown = policies_[0];
+  unknown.expression = "member and auditor";
+  Result<Bytes> refused = seal_data_key(system_.pk, unknown, keys_[0]);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("auditor"), std::string::npos) << refused.error().message;
 }
 
 }  // namespace
