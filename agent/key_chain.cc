@@ -34,8 +34,7 @@ Result<abe::AttributeSet> record_attributes(const PolicyRecord& record) {
 Result<Bytes> seal_data_key(const abe::kp::MasterPublicKey& authority, const PolicyRecord& record,
                             const crypto::AeadKey& key) {
   if (record.scheme != AbeScheme::kp_abe_gpsw) {
-    return fail("sealing data keys under " + std::string(to_string(record.scheme)) +
-                " is not supported yet");
+    return fail("a " + std::string(to_string(record.scheme)) + " record is not sealed with KP-ABE");
   }
   Result<abe::AttributeSet> attributes = record_attributes(record);
   if (!attributes) return std::unexpected(attributes.error());
@@ -127,6 +126,7 @@ VerifierKeys verifier_keys(std::span<const PolicyRecord> policies,
     // Walk down: K(v-1) from the link v-1 -> v, as long as the chain has one.
     std::uint64_t version = record->version;
     out.keys.emplace(version, *key);
+    out.denied.erase(version);  // a broken link from above may have listed it
     for (;;) {
       const auto link = std::find_if(links.begin(), links.end(), [&](const KeyLinkRecord& l) {
         return l.to_version == version && l.from_version < version;

@@ -95,6 +95,28 @@ TEST_F(KeyChainTest, AVerifierRemovedAtRevision3ReadsNothingWrittenAfter) {
   }
 }
 
+TEST_F(KeyChainTest, ABrokenLinkCostsOnlyWhatCannotBeOpenedOtherwise) {
+  // The link v3 -> v4 is damaged: K(3) cannot come from K(4). The owner opens v3's sealed key
+  // directly and still reads everything; the auditor removed at v3 is unaffected.
+  std::vector<KeyLinkRecord> broken = links_;
+  for (KeyLinkRecord& link : broken) {
+    if (link.to_version == 4) link.wrapped_key[0] ^= 1;
+  }
+  const VerifierKeys owner =
+      verifier_keys(policies_, broken, verifier("owner:alice and vm:" + vm_.to_string()));
+  EXPECT_EQ(readable(owner), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_TRUE(owner.denied.empty());
+
+  // A verifier who can open only v5 loses v1..v4 behind the broken link, and is told why.
+  std::vector<PolicyRecord> last_only = policies_;
+  last_only[4].attributes.push_back("reader:late");
+  last_only[4].sealed_key = must(seal_data_key(authority_.public_key, last_only[4], keys_[4]));
+  const VerifierKeys late = verifier_keys(last_only, broken, verifier("reader:late"));
+  EXPECT_EQ(readable(late), (std::vector<std::uint64_t>{4, 5}));
+  ASSERT_TRUE(late.denied.contains(3));
+  EXPECT_NE(late.denied.at(3).find("key link 3 -> 4"), std::string::npos) << late.denied.at(3);
+}
+
 TEST_F(KeyChainTest, OutsidersAndOtherAuthoritiesReadNothing) {
   EXPECT_TRUE(verifier_keys(policies_, links_, verifier("owner:carol")).keys.empty());
   const abe::kp::Authority other = abe::kp::setup();
