@@ -1,6 +1,8 @@
 #include "agent/key_chain.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace mchain::agent {
@@ -62,6 +64,15 @@ namespace {
 Result<Bytes> open_sealed(const abe::kp::UserKey& key, const PolicyRecord& record) {
   if (record.scheme != AbeScheme::kp_abe_gpsw) {
     return fail("sealed with " + std::string(to_string(record.scheme)) + ", not with KP-ABE");
+  }
+  // Say in the record's terms which part of the key's policy its attributes miss, before any
+  // pairing; the sealed key's own attribute set is the record's (seal_data_key), and if it were
+  // not, decryption would fail anyway.
+  if (Result<abe::AttributeSet> attributes = record_attributes(record)) {
+    if (std::optional<std::string> unmet = abe::explain(key.tree, *attributes)) {
+      return fail("access denied: policy v" + std::to_string(record.version) +
+                  "'s attributes do not satisfy the key's policy: " + *unmet);
+    }
   }
   return abe::kp::decrypt(key, record.sealed_key, sealed_key_aad(record));
 }

@@ -91,7 +91,11 @@ TEST_F(KeyChainTest, AVerifierRemovedAtRevision3ReadsNothingWrittenAfter) {
   ASSERT_EQ(got.denied.size(), 3u);
   for (std::uint64_t v = 3; v <= kVersions; ++v) {
     ASSERT_TRUE(got.denied.contains(v));
-    EXPECT_NE(got.denied.at(v).find("reader:bob"), std::string::npos) << got.denied.at(v);
+    EXPECT_NE(got.denied.at(v).find("policy v" + std::to_string(v) +
+                                    "'s attributes do not satisfy the key's policy: requires "
+                                    "reader:bob"),
+              std::string::npos)
+        << got.denied.at(v);
   }
 }
 
