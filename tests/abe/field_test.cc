@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "abe/pairing/fields.h"
+#include "mpz.h"
 
 namespace {
 
@@ -32,32 +33,7 @@ constexpr int kIterations = 100'000;
 // MCHAIN_FIELD_TEST_ITERATIONS=100000 runs the full 10^5 for them too.
 constexpr int kPowIterations = 10'000;
 
-// Owns one mpz_t.
-class Mpz {
- public:
-  Mpz() { mpz_init(v_); }
-  explicit Mpz(const char* hex) { mpz_init_set_str(v_, hex, 16); }
-  Mpz(const Mpz& o) { mpz_init_set(v_, o.v_); }
-  Mpz& operator=(const Mpz& o) {
-    mpz_set(v_, o.v_);
-    return *this;
-  }
-  ~Mpz() { mpz_clear(v_); }
-  mpz_ptr get() { return v_; }
-  mpz_srcptr get() const { return v_; }
-  std::string hex() const {
-    std::vector<char> buf(mpz_sizeinbase(v_, 16) + 2);
-    mpz_get_str(buf.data(), 16, v_);
-    return "0x" + std::string(buf.data());
-  }
-  friend bool operator==(const Mpz& a, const Mpz& b) { return mpz_cmp(a.v_, b.v_) == 0; }
-
- private:
-  mpz_t v_;
-};
-
-std::ostream& operator<<(std::ostream& os, const Mpz& x) { return os << x.hex(); }
-
+using mchain::abe::testing::Mpz;
 // A full-width modulus, the largest prime below 2^128: sums of two elements and the CIOS
 // accumulator overflow R here, which they never do for p (381 of 384 bits) or r (255 of 256),
 // so only this field exercises the carry word of the final subtraction. Constants computed

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "abe/pairing/fields.h"
+#include "mpz.h"
 
 namespace mchain::abe {
 namespace {
@@ -86,27 +87,7 @@ int iterations() {
 #endif
 }
 
-// Owns one mpz_t.
-class Mpz {
- public:
-  Mpz() { mpz_init(v_); }
-  Mpz(const Mpz& o) { mpz_init_set(v_, o.v_); }
-  Mpz& operator=(const Mpz& o) {
-    mpz_set(v_, o.v_);
-    return *this;
-  }
-  ~Mpz() { mpz_clear(v_); }
-  mpz_ptr get() { return v_; }
-  mpz_srcptr get() const { return v_; }
-  std::string hex() const {
-    std::vector<char> buf(mpz_sizeinbase(v_, 16) + 2);
-    mpz_get_str(buf.data(), 16, v_);
-    return "0x" + std::string(buf.data());
-  }
-
- private:
-  mpz_t v_;
-};
+using mchain::abe::testing::Mpz;
 
 template <std::size_t N>
 Mpz to_mpz(const std::array<std::uint64_t, N>& limbs) {

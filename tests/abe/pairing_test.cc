@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "mpz.h"
 #include "pairing_vectors.h"
 
 namespace mchain::abe {
@@ -101,37 +102,18 @@ std::vector<std::string> listed(const List& values, bool reversed = false) {
   return out;
 }
 
-// An mpz as little-endian 64-bit limbs, for the public-exponent pow functions.
-std::vector<std::uint64_t> limbs(const mpz_t value) {
-  std::vector<std::uint64_t> out((mpz_sizeinbase(value, 2) + 63) / 64);
-  std::size_t count = 0;
-  mpz_export(out.data(), &count, -1, sizeof(std::uint64_t), 0, 0, value);
-  out.resize(count);
-  return out;
-}
-
 // (p^12 − 1)/r, the literal final exponent.
 std::vector<std::uint64_t> literal_final_exponent() {
-  mpz_t p, r, e;
-  mpz_init_set_str(p, kP, 16);
-  mpz_init_set_str(r, kR, 16);
-  mpz_init(e);
-  mpz_pow_ui(e, p, 12);
-  mpz_sub_ui(e, e, 1);
-  EXPECT_TRUE(mpz_divisible_p(e, r));
-  mpz_divexact(e, e, r);
-  std::vector<std::uint64_t> out = limbs(e);
-  mpz_clears(p, r, e, nullptr);
-  return out;
+  const testing::Mpz p(kP), r(kR);
+  testing::Mpz e;
+  mpz_pow_ui(e.get(), p.get(), 12);
+  mpz_sub_ui(e.get(), e.get(), 1);
+  EXPECT_TRUE(mpz_divisible_p(e.get(), r.get()));
+  mpz_divexact(e.get(), e.get(), r.get());
+  return e.limbs();
 }
 
-std::vector<std::uint64_t> group_order() {
-  mpz_t r;
-  mpz_init_set_str(r, kR, 16);
-  std::vector<std::uint64_t> out = limbs(r);
-  mpz_clear(r);
-  return out;
-}
+std::vector<std::uint64_t> group_order() { return testing::Mpz(kR).limbs(); }
 
 class PairingTest : public ::testing::Test {
  protected:

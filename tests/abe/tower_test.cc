@@ -21,6 +21,7 @@
 
 #include "abe/pairing/fp12.h"
 #include "abe/pairing/fp6.h"
+#include "mpz.h"
 #include "pairing_vectors.h"
 
 namespace mchain::abe {
@@ -42,27 +43,7 @@ const char* const kP =
     "aaab";
 const char* const kR = "73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001";
 
-// Owns one mpz_t.
-class Mpz {
- public:
-  explicit Mpz(const char* hex) { mpz_init_set_str(v_, hex, 16); }
-  Mpz(const Mpz&) = delete;
-  Mpz& operator=(const Mpz&) = delete;
-  ~Mpz() { mpz_clear(v_); }
-  mpz_ptr get() { return v_; }
-
-  // The value as little-endian 64-bit limbs, for pow.
-  std::vector<std::uint64_t> limbs() const {
-    std::vector<std::uint64_t> out((mpz_sizeinbase(v_, 2) + 63) / 64);
-    std::size_t count = 0;
-    mpz_export(out.data(), &count, -1, sizeof(std::uint64_t), 0, 0, v_);
-    out.resize(count);
-    return out;
-  }
-
- private:
-  mpz_t v_;
-};
+using mchain::abe::testing::Mpz;
 
 // p^k as limbs.
 std::vector<std::uint64_t> p_power(unsigned long k) {
