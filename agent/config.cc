@@ -192,7 +192,15 @@ DaemonConfig read_config(const Json& json) {
   }
   if (const Json* v = top.take("abe"); v != nullptr && !v->is_null()) {
     Object abe(*v, "abe");
-    c.abe_public_key = absolute_path(abe.require("public_key"), "abe.public_key");
+    if (const Json* k = abe.take("public_key")) {
+      c.abe_public_key = absolute_path(*k, "abe.public_key");
+    }
+    if (const Json* k = abe.take("cp_public_key")) {
+      c.abe_cp_public_key = absolute_path(*k, "abe.cp_public_key");
+    }
+    if (!c.abe_public_key && !c.abe_cp_public_key) {
+      bad("abe", "give public_key (KP-ABE), cp_public_key (versioned CP-ABE) or both");
+    }
     abe.done();
   }
   if (const Json* v = top.take("consensus")) read_consensus(Object(*v, "consensus"), c);

@@ -14,8 +14,9 @@
 //     "control": {"socket": "/run/mchain/mchaind.sock", "group": "mchain"},
 //     "libvirt": {"uri": "qemu:///system"},      // or null: run without libvirt
 //     "tpm": null,                               // or {"device": "/dev/tpmrm0"}
-//     "abe": null,                               // or {"public_key": "/etc/mchain/abe.mpk"}:
-//                                                // seal each data key for verifiers (KP-ABE)
+//     "abe": null,                               // or {"public_key": "/etc/mchain/abe.mpk",
+//                                                //     "cp_public_key": "/etc/mchain/cpabe.pk"}:
+//                                                // seal each data key for verifiers
 //     "consensus": {"round_timeout_ms": 2000, "silence_ms": 3000, "window_ms": 50,
 //                   "mode": "concurrent", "verify_threads": 0},
 //     "mining": {"threads": 1},
@@ -65,6 +66,10 @@ struct DaemonConfig {
   // The cluster ABE authority's KP-ABE public key (`mchainctl abe setup`); nullopt: data keys
   // stay in the keystore only and no verifier can read reports.
   std::optional<std::filesystem::path> abe_public_key;
+  // The versioned CP-ABE authority's public key (`mchainctl abe setup --scheme cp-versioned`),
+  // read again at each sealing: `mchainctl abe rekey` applies without a restart. nullopt: no VM
+  // can have a CP-ABE policy.
+  std::optional<std::filesystem::path> abe_cp_public_key;
 
   TimeUs round_timeout = 2'000'000;
   TimeUs silence = 3'000'000;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "abe/kpabe/kpabe.h"
+#include "agent/abe_files.h"
 #include "agent/bindings.h"
 #include "agent/chain_commands.h"
 #include "agent/control.h"
@@ -491,11 +492,15 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
   std::filesystem::create_directories(c.state_dir, ec);
   if (ec) return fail("state directory " + c.state_dir.string() + ": " + ec.message());
   if (c.abe_public_key) {
-    auto text = read_small_file(*c.abe_public_key, 64 * 1024, "ABE public key");
-    if (!text) return std::unexpected(text.error());
-    auto key = abe::kp::MasterPublicKey::decode(as_bytes(*text));
-    if (!key) return fail(c.abe_public_key->string() + ": " + key.error().message);
+    auto key = read_kp_public_key(*c.abe_public_key);
+    if (!key) return std::unexpected(key.error());
     state->abe_authority = *std::move(key);
+  }
+  // Read again at each sealing; a key that does not load now is a configuration error.
+  if (c.abe_cp_public_key) {
+    if (auto key = read_cp_public_key(*c.abe_cp_public_key); !key) {
+      return std::unexpected(key.error());
+    }
   }
 
   NodeRuntimeOptions o;
@@ -545,6 +550,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
     measure.command_timeout = c.measure_command_timeout;
     measure.workers = c.measure_workers;
     measure.abe_authority = state->abe_authority ? &*state->abe_authority : nullptr;
+    if (c.abe_cp_public_key) measure.cp_public_key = *c.abe_cp_public_key;
     measure.log = &log;
     state->measurements =
         std::make_unique<MeasurementAgent>(measure, state->node->store(), state->node->service());
@@ -577,7 +583,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(DaemonConfig config, const Logger&
     // VM's history before them (the newest policy decides, paper §IV.D).
     binding.on_transferred = [raw](const Uuid& vm, const std::string& owner) {
       const PolicyRecord policy = default_policy(vm, owner);
-      (void)raw->measurements->set_policy(vm, policy.attributes, policy.expression);
+      (void)raw->measurements->set_policy(vm, policy.scheme, policy.attributes, policy.expression);
     };
     state->bindings =
         std::make_unique<BindingAgent>(binding, state->node->store(), state->node->service());

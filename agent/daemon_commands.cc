@@ -363,24 +363,31 @@ int daemon_policy_show(const DaemonCommandOptions& o, const std::string& domain,
   out << "  policy v" << p.value("version", 0) << " (" << p.value("scheme", "") << "), since "
       << p.value("since", "") << "\n  readable by: " << p.value("expression", "")
       << "\n  attributes:  " << list(p["attributes"]) << "\n  hash:        " << p.value("hash", "")
-      << "\n  data key:    "
-      << (p.value("sealed_for_verifiers", false)
-              ? "sealed for verifiers (KP-ABE, to the attributes above)"
-              : "not sealed for verifiers (mchaind has no abe.public_key): this host only")
-      << '\n';
+      << "\n  data key:    ";
+  if (!p.value("sealed_for_verifiers", false)) {
+    out << "not sealed for verifiers (mchaind has no abe.public_key): this host only\n";
+  } else if (p.contains("sealed_system_version")) {
+    out << "sealed for verifiers (CP-ABE, system version " << p.value("sealed_system_version", 0)
+        << ", under the expression above)\n";
+  } else {
+    out << "sealed for verifiers (KP-ABE, to the attributes above)\n";
+  }
+  if (const Json& cp = (*r)["abe"]["cp_system_version"]; cp.is_number()) {
+    out << "  CP-ABE:      mchaind seals at system version " << cp.get<std::uint64_t>() << '\n';
+  }
   return 0;
 }
 
 int daemon_policy_set(const DaemonCommandOptions& o, const std::string& domain,
                       const std::string& expression, const std::vector<std::string>& attributes,
-                      std::ostream& out, std::ostream& err) {
+                      std::optional<AbeScheme> scheme, std::ostream& out, std::ostream& err) {
   int status = 0;
-  auto r = ask_with_progress(o,
-                             {{"command", "policy-set"},
-                              {"domain", domain},
-                              {"expression", expression},
-                              {"attributes", attributes}},
-                             domain, "revising the policy of", err, status);
+  Json request = {{"command", "policy-set"},
+                  {"domain", domain},
+                  {"expression", expression},
+                  {"attributes", attributes}};
+  if (scheme) request["scheme"] = std::string(to_string(*scheme));
+  auto r = ask_with_progress(o, request, domain, "revising the policy of", err, status);
   if (!r) return status;
   if (o.json) {
     out << r->dump(2) << '\n';
@@ -389,6 +396,10 @@ int daemon_policy_set(const DaemonCommandOptions& o, const std::string& domain,
   const Json& result = (*r)["result"];
   out << r->value("name", domain) << ": policy v" << result.value("policy_version", 0)
       << " in force (package " << result.value("package", "") << ")\n";
+  if (result.contains("cp_system_version")) {
+    out << "  sealed under " << result.value("expression", "") << " at CP-ABE system version "
+        << result.value("cp_system_version", 0) << '\n';
+  }
   if (result.contains("key_link")) {
     out << "  key link to v" << result.value("policy_version", 0) - 1 << ": "
         << result.value("key_link", "") << '\n';

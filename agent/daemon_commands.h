@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "chain/package/records.h"
+
 namespace mchain::agent {
 
 inline constexpr std::string_view kDefaultControlSocket = "/run/mchain/mchaind.sock";
@@ -60,9 +62,10 @@ int daemon_verify(const DaemonCommandOptions& options, const std::string& domain
                   std::ostream& err);
 int daemon_policy_show(const DaemonCommandOptions& options, const std::string& domain,
                        std::ostream& out, std::ostream& err);
-// Puts the next policy version on the chain (a new data key, and the key link to it).
+// Puts the next policy version on the chain (a new data key, and the key link to it). No
+// scheme: the VM's current one. No attributes: the VM's current ones.
 int daemon_policy_set(const DaemonCommandOptions& options, const std::string& domain,
                       const std::string& expression, const std::vector<std::string>& attributes,
-                      std::ostream& out, std::ostream& err);
+                      std::optional<AbeScheme> scheme, std::ostream& out, std::ostream& err);
 
 }  // namespace mchain::agent

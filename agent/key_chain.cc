@@ -77,6 +77,35 @@ Result<Bytes> open_sealed(const abe::kp::UserKey& key, const PolicyRecord& recor
   return abe::kp::decrypt(key, record.sealed_key, sealed_key_aad(record));
 }
 
+// "requires not rank_le_1": the first literal of the ciphertext's policy the key's attribute set
+// fails. mchaind writes CP expressions in canonical form (literals in universe order, joined by
+// " and "), so the k-th literal of the text is the k-th one set in the policy; any other text
+// is quoted whole.
+std::string unmet_literal(const abe::cpabe::UserKey& key, const abe::cpabe::Ciphertext& ct,
+                          std::string_view expression) {
+  using abe::cpabe::Literal;
+  std::vector<std::string_view> texts;
+  for (std::size_t at = 0;;) {
+    const std::size_t next = expression.find(" and ", at);
+    texts.push_back(expression.substr(at, next == std::string_view::npos ? next : next - at));
+    if (next == std::string_view::npos) break;
+    at = next + 5;
+  }
+  const std::vector<Literal>& lits = ct.policy().lits;
+  const auto set =
+      std::count_if(lits.begin(), lits.end(), [](Literal l) { return l != Literal::kAny; });
+  if (static_cast<std::size_t>(set) == texts.size() && key.s.size() == lits.size()) {
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < lits.size(); ++i) {
+      if (lits[i] == Literal::kAny) continue;
+      const bool met = lits[i] == Literal::kPos ? key.s[i] : !key.s[i];
+      if (!met) return "requires " + std::string(texts[k]);
+      ++k;
+    }
+  }
+  return "'" + std::string(expression) + "' is not satisfied by the key's attributes";
+}
+
 Result<Bytes> open_sealed(const abe::cpabe::UserKey& key, const PolicyRecord& record) {
   if (record.scheme != AbeScheme::cp_abe_versioned) {
     return fail("sealed with " + std::string(to_string(record.scheme)) + ", not with CP-ABE");
@@ -92,7 +121,8 @@ Result<Bytes> open_sealed(const abe::cpabe::UserKey& key, const PolicyRecord& re
                   " (revoked, or not updated)");
     }
     if (e.code == abe::cpabe::CpAbeErrc::kNotAuthorized) {
-      return fail("access denied: the key's attributes do not satisfy '" + record.expression + "'");
+      return fail("access denied: policy v" + std::to_string(record.version) + " " +
+                  unmet_literal(key, *ct, record.expression));
     }
     return fail("CP-ABE: " + abe::cpabe::describe(e));
   }

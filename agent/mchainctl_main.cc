@@ -101,29 +101,41 @@ control group):
       that every report opens. Exit status 1 if anything does not hold.
   policy show <domain> [--json]
       The domain's access policy on the chain: version, scheme, attributes, who may read.
-  policy set <domain> --expression EXPR [--attribute A]... [--json]
+  policy set <domain> --expression EXPR [--attribute A]... [--scheme S] [--json]
       Put the next policy version on the chain with a new data key, and the key link that
-      lets the new key read the older reports. The attributes stay as they are unless given.
+      lets the new key read the older reports. The attributes and the scheme (kp-gpsw, or
+      cp-versioned with EXPR an AND over the CP-ABE universe, e.g. 'member and not
+      rank_le_1') stay as they are unless given.
   Domains are named as virsh names them: by name, UUID or id.
   package submit FILE [--wait] [--json]
       Hand a package (its canonical encoding) to the node: validated, buffered and gossiped;
       with --wait, answered once its semi-finished block is durable.
 
-Access control: an ABE authority seals each policy version's data key to the VM's attributes;
-verifier keys hold access trees over attributes (KP-ABE):
-  abe setup --dir DIR
-      Create a KP-ABE authority: DIR/abe.mpk (public: set abe.public_key to it on every
-      mchaind) and DIR/abe.msk (secret: keep it here; it issues verifier keys).
-  verifier issue --authority DIR --policy EXPR --out FILE
-      A verifier key (mode 0600) that reads the versions whose attributes satisfy EXPR, e.g.
-      'owner:alice or (reader:audit and 2 of (tenant:acme, env:prod, zone:eu))'.
+Access control: an ABE authority seals each policy version's data key for verifiers. Under
+KP-ABE (kp-gpsw, the default) it is sealed to the VM's attributes and verifier keys hold access
+trees; under the versioned CP-ABE (cp-versioned) it is sealed under the policy's expression and
+verifier keys hold attribute sets, revoked by re-keying the authority.
+  abe setup --dir DIR [--scheme cp-versioned --universe NAMES]
+      Create an authority: KP-ABE DIR/abe.mpk (public: set abe.public_key to it on every
+      mchaind) and DIR/abe.msk (secret: keep it here; it issues verifier keys); or CP-ABE
+      over the comma-separated NAMES: DIR/cpabe.pk (abe.cp_public_key) and DIR/cpabe.mk.
+  verifier issue --authority DIR (--policy EXPR | --attributes NAMES) --out FILE
+      A verifier key (mode 0600). KP-ABE: reads the versions whose attributes satisfy EXPR,
+      e.g. 'owner:alice or (reader:audit and 2 of (tenant:acme, env:prod, zone:eu))'.
+      CP-ABE: holds the attributes NAMES, e.g. 'member, rank_le_2'.
   verifier read <domain> --key FILE [--json]
       Fetch the domain's records from mchaind and decrypt here, with the key, every report it
       may read (older versions through the key links); for each refused version, the part
-      of the key's policy its attributes do not meet. Exit 1 if any version was refused.
-  verifier revoke <domain> ATTRIBUTE [--json]
-      Revise the domain's policy without ATTRIBUTE: keys that need it read nothing written
-      from the new version on (what they already read stays read).
+      of the policy not met. Exit 1 if any version was refused.
+  verifier revoke <domain> [ATTRIBUTE] [--json]
+      KP-ABE: revise the domain's policy without ATTRIBUTE: keys that need it read nothing
+      written from the new version on (what they already read stays read). CP-ABE (after
+      abe rekey): revise it under the same expression at the new system version.
+  abe rekey --authority DIR --revoke FILE
+      CP-ABE: raise the system version, re-keying what FILE's key holds; that key opens
+      nothing sealed afterwards. Writes DIR/cpabe.vN-vM.rk (secret) and the new keys.
+  verifier update --authority DIR --key FILE
+      CP-ABE: bring a remaining verifier's key to the authority's current system version.
 
 The libvirt hook (hooks/qemu runs it; libvirt's words follow --):
   hook [--socket PATH] -- DOMAIN OPERATION SUB-OPERATION EXTRA    (domain XML on stdin)
@@ -154,11 +166,12 @@ struct Args {
 // Options that take a value; everything else starting with -- is a flag.
 bool takes_value(std::string_view name) {
   for (std::string_view known :
-       {"--dir",       "--file",      "--flip",      "--out",        "--alg",     "--store",
-        "--from",      "--to",        "--diff",      "--qga-socket", "--domain",  "--connect",
-        "--policy",    "--baseline",  "--collector", "--vm",         "--timeout", "--report-out",
-        "--chain",     "--node",      "--time",      "--difficulty", "--socket",  "--expression",
-        "--attribute", "--authority", "--key"}) {
+       {"--dir",       "--file",      "--flip",      "--out",        "--alg",      "--store",
+        "--from",      "--to",        "--diff",      "--qga-socket", "--domain",   "--connect",
+        "--policy",    "--baseline",  "--collector", "--vm",         "--timeout",  "--report-out",
+        "--chain",     "--node",      "--time",      "--difficulty", "--socket",   "--expression",
+        "--attribute", "--authority", "--key",       "--scheme",     "--universe", "--attributes",
+        "--revoke"}) {
     if (name == known) return true;
   }
   return false;
@@ -600,7 +613,8 @@ int run_vm_command(const Args& args) {
   // policy show DOM | policy set DOM --expression EXPR [--attribute A]...
   if (words.size() != 3 || (words[1] != "show" && words[1] != "set")) {
     return usage_error(
-        "policy show DOMAIN | policy set DOMAIN --expression EXPR [--attribute A]...");
+        "policy show DOMAIN | policy set DOMAIN --expression EXPR [--attribute A]... "
+        "[--scheme S]");
   }
   if (!only_known_flags(args, {"--json"})) return kUsageError;
   if (words[1] == "show") {
@@ -609,20 +623,25 @@ int run_vm_command(const Args& args) {
   }
   std::optional<std::string> expression;
   std::vector<std::string> attributes;
+  std::optional<AbeScheme> scheme;
   for (const auto& [name, value] : args.options) {
     if (name == "--expression") {
       expression = value;
     } else if (name == "--attribute") {
       attributes.push_back(value);
+    } else if (name == "--scheme") {
+      scheme = abe_scheme_from_string(value);
+      if (!scheme) return usage_error("--scheme is kp-gpsw or cp-versioned");
     } else if (name != "--socket") {
       return usage_error(name + " does not apply to policy set");
     }
   }
   if (!expression) return usage_error("policy set needs --expression EXPR");
-  return agent::daemon_policy_set(o, words[2], *expression, attributes, std::cout, std::cerr);
+  return agent::daemon_policy_set(o, words[2], *expression, attributes, scheme, std::cout,
+                                  std::cerr);
 }
 
-// abe setup | verifier issue | verifier read | verifier revoke (agent/access_commands.h).
+// abe setup|rekey | verifier issue|update|read|revoke (agent/access_commands.h).
 int run_access(const Args& args) {
   const auto& words = args.positional;
   const std::string what = words[0] + (words.size() > 1 ? " " + words[1] : "");
@@ -636,21 +655,57 @@ int run_access(const Args& args) {
     return true;
   };
   if (what == "abe setup") {
-    if (!only_known_flags(args, {}) || !only_options({"--dir"})) return kUsageError;
+    if (!only_known_flags(args, {}) || !only_options({"--dir", "--scheme", "--universe"}))
+      return kUsageError;
     auto dir = args.option("--dir");
-    if (!dir || words.size() != 2) return usage_error("abe setup --dir DIR");
+    auto scheme = args.option("--scheme");
+    auto universe = args.option("--universe");
+    constexpr std::string_view usage =
+        "abe setup --dir DIR [--scheme kp-gpsw | --scheme cp-versioned --universe NAMES]";
+    if (!dir || words.size() != 2) return usage_error(std::string(usage));
+    const auto kind = scheme ? abe_scheme_from_string(*scheme) : AbeScheme::kp_abe_gpsw;
+    if (!kind) return usage_error("--scheme is kp-gpsw or cp-versioned");
+    if (*kind == AbeScheme::cp_abe_versioned) {
+      if (!universe) return usage_error("a cp-versioned authority needs --universe NAMES");
+      return agent::abe_setup_cp(*dir, *universe, std::cout, std::cerr);
+    }
+    if (universe) return usage_error("--universe is for --scheme cp-versioned");
     return agent::abe_setup(*dir, std::cout, std::cerr);
   }
+  if (what == "abe rekey") {
+    if (!only_known_flags(args, {}) || !only_options({"--authority", "--revoke"}))
+      return kUsageError;
+    auto authority = args.option("--authority");
+    auto revoke = args.option("--revoke");
+    if (!authority || !revoke || words.size() != 2) {
+      return usage_error("abe rekey --authority DIR --revoke FILE");
+    }
+    return agent::abe_rekey(*authority, *revoke, std::cout, std::cerr);
+  }
   if (what == "verifier issue") {
-    if (!only_known_flags(args, {}) || !only_options({"--authority", "--policy", "--out"}))
+    if (!only_known_flags(args, {}) ||
+        !only_options({"--authority", "--policy", "--attributes", "--out"}))
       return kUsageError;
     auto authority = args.option("--authority");
     auto policy = args.option("--policy");
+    auto attributes = args.option("--attributes");
     auto out = args.option("--out");
-    if (!authority || !policy || !out || words.size() != 2) {
-      return usage_error("verifier issue --authority DIR --policy EXPR --out FILE");
+    if (!authority || policy.has_value() == attributes.has_value() || !out || words.size() != 2) {
+      return usage_error(
+          "verifier issue --authority DIR (--policy EXPR | --attributes NAMES) --out FILE");
     }
+    if (attributes)
+      return agent::verifier_issue_cp(*authority, *attributes, *out, std::cout, std::cerr);
     return agent::verifier_issue(*authority, *policy, *out, std::cout, std::cerr);
+  }
+  if (what == "verifier update") {
+    if (!only_known_flags(args, {}) || !only_options({"--authority", "--key"})) return kUsageError;
+    auto authority = args.option("--authority");
+    auto key = args.option("--key");
+    if (!authority || !key || words.size() != 2) {
+      return usage_error("verifier update --authority DIR --key FILE");
+    }
+    return agent::verifier_update(*authority, *key, std::cout, std::cerr);
   }
   agent::DaemonCommandOptions o;
   if (auto socket = args.option("--socket")) o.socket = *socket;
@@ -664,8 +719,12 @@ int run_access(const Args& args) {
   }
   if (what == "verifier revoke") {
     if (!only_known_flags(args, {"--json"}) || !only_options({"--socket"})) return kUsageError;
-    if (words.size() != 4) return usage_error("verifier revoke DOMAIN ATTRIBUTE");
-    return agent::verifier_revoke(o, words[2], words[3], std::cout, std::cerr);
+    if (words.size() != 3 && words.size() != 4) {
+      return usage_error("verifier revoke DOMAIN [ATTRIBUTE]");
+    }
+    const std::optional<std::string> attribute =
+        words.size() == 4 ? std::optional<std::string>(words[3]) : std::nullopt;
+    return agent::verifier_revoke(o, words[2], attribute, std::cout, std::cerr);
   }
   return usage_error("unknown command '" + what + "'");
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/abe_files.h"
 #include "agent/key_chain.h"
 #include "agent/vm_policy.h"
 #include "chain/file_io.h"
@@ -134,10 +135,11 @@ std::shared_future<JobOutcome> MeasurementAgent::rebaseline(const Uuid& vm) {
   return enqueue(vm, request_for(Job::baseline, Trigger::demand));
 }
 
-std::shared_future<JobOutcome> MeasurementAgent::set_policy(const Uuid& vm,
+std::shared_future<JobOutcome> MeasurementAgent::set_policy(const Uuid& vm, AbeScheme scheme,
                                                             std::vector<std::string> attributes,
                                                             std::string expression) {
   Request request = request_for(Job::set_policy, Trigger::demand);
+  request.scheme = scheme;
   request.attributes = std::move(attributes);
   request.expression = std::move(expression);
   return enqueue(vm, std::move(request));
@@ -287,10 +289,28 @@ Json MeasurementAgent::status(const Uuid& vm) const {
   return out;
 }
 
+Result<abe::cpabe::PublicKey> MeasurementAgent::cp_authority() const {
+  if (options_.cp_public_key.empty()) {
+    return fail("mchaind has no abe.cp_public_key: it cannot seal CP-ABE policies");
+  }
+  return read_cp_public_key(options_.cp_public_key);
+}
+
 Status MeasurementAgent::seal_for_verifiers(PolicyRecord& record,
                                             const crypto::AeadKey& key) const {
-  if (options_.abe_authority == nullptr) return {};
-  auto sealed = seal_data_key(*options_.abe_authority, record, key);
+  Result<Bytes> sealed;
+  if (record.scheme == AbeScheme::cp_abe_versioned) {
+    auto authority = cp_authority();
+    if (!authority) return std::unexpected(authority.error());
+    // Canonical (universe order): verifiers read which literal they miss from it (key_chain.h).
+    auto policy = abe::cpabe::parse_policy(*authority, record.expression);
+    if (!policy) return fail("CP-ABE policy: " + policy.error().message);
+    record.expression = abe::cpabe::to_string(*authority, *policy);
+    sealed = seal_data_key(*authority, record, key);
+  } else {
+    if (options_.abe_authority == nullptr) return {};
+    sealed = seal_data_key(*options_.abe_authority, record, key);
+  }
   if (!sealed) return fail("cannot seal the data key for verifiers: " + sealed.error().message);
   record.sealed_key = *std::move(sealed);
   return {};
@@ -453,8 +473,7 @@ JobOutcome MeasurementAgent::run_set_policy(const Uuid& vm, const Request& reque
     if (!held) return failed(held.error().message);
     old_key = *held;
   }
-  PolicyRecord policy{vm, old_version + 1, AbeScheme::kp_abe_gpsw, request.attributes,
-                      request.expression};
+  PolicyRecord policy{vm, old_version + 1, request.scheme, request.attributes, request.expression};
   const crypto::AeadKey new_key = crypto::random_aead_key();
   if (auto sealed = seal_for_verifiers(policy, new_key); !sealed)
     return failed(sealed.error().message);
@@ -470,8 +489,15 @@ JobOutcome MeasurementAgent::run_set_policy(const Uuid& vm, const Request& reque
   if (!confirmed)
     return failed("policy v" + std::to_string(policy.version) + ": " + confirmed.error().message);
   Json result = {{"policy_version", policy.version},
+                 {"scheme", std::string(to_string(policy.scheme))},
+                 {"expression", policy.expression},
                  {"policy_hash", to_hex(policy.hash())},
                  {"package", to_hex(policy_id)}};
+  if (policy.scheme == AbeScheme::cp_abe_versioned) {
+    if (auto ct = abe::cpabe::Ciphertext::from_bytes(policy.sealed_key)) {
+      result["cp_system_version"] = ct->version();
+    }
+  }
   if (old_key) {
     auto link = make_key_link_package({vm, chain->owner, options_.node_id, now_us()}, policy.ref(),
                                       old_version, *old_key, new_key, signers);

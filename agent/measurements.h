@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "abe/cpabe/cpabe.h"
 #include "abe/kpabe/kpabe.h"
 #include "agent/keystore.h"
 #include "agent/systemd.h"
@@ -53,6 +54,9 @@ struct MeasurementAgentOptions {
   // The cluster ABE authority: each policy version's data key is sealed under it in the policy
   // record (agent/key_chain.h); nullptr: not sealed, only this host's keystore holds it.
   const abe::kp::MasterPublicKey* abe_authority = nullptr;
+  // The versioned CP-ABE authority's public key file, read at each sealing so that a re-key
+  // (`mchainctl abe rekey`) applies without a restart; empty: no CP-ABE policies.
+  std::filesystem::path cp_public_key;
   const Logger* log = nullptr;
 };
 
@@ -83,8 +87,13 @@ class MeasurementAgent {
   // Measures and records the result as the new baseline (the report says so).
   std::shared_future<JobOutcome> rebaseline(const Uuid& vm);
   // Puts policy version N+1 on the chain with a new data key, then the key link N -> N+1.
-  std::shared_future<JobOutcome> set_policy(const Uuid& vm, std::vector<std::string> attributes,
+  // Under the versioned CP-ABE the expression is stored in its canonical form.
+  std::shared_future<JobOutcome> set_policy(const Uuid& vm, AbeScheme scheme,
+                                            std::vector<std::string> attributes,
                                             std::string expression);
+
+  // The CP-ABE public key as the next sealing will read it; an error without one.
+  Result<abe::cpabe::PublicKey> cp_authority() const;
 
   // For `mchainctl vms` and progress: what the agent is doing with a VM and how it went.
   nlohmann::json status(const Uuid& vm) const;
@@ -98,6 +107,7 @@ class MeasurementAgent {
   struct Request {
     Job job = Job::measure;
     Trigger trigger = Trigger::demand;
+    AbeScheme scheme = AbeScheme::kp_abe_gpsw;
     std::vector<std::string> attributes;
     std::string expression;
     std::shared_ptr<std::promise<JobOutcome>> promise;
@@ -129,7 +139,8 @@ class MeasurementAgent {
   JobOutcome run_set_policy(const Uuid& vm, const Request& request);
   void set_phase(const Uuid& vm, std::string phase);
   Result<Hash256> submit_and_wait(Package package);
-  // Seals `key` into record.sealed_key under the ABE authority, when there is one.
+  // Seals `key` into record.sealed_key under the authority of the record's scheme: KP-ABE when
+  // there is one (else the key stays on this host), CP-ABE always (an error without one).
   Status seal_for_verifiers(PolicyRecord& record, const crypto::AeadKey& key) const;
   TimeUs backoff(unsigned failures) const;
 

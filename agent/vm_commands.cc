@@ -3,6 +3,7 @@
 #include <set>
 #include <sstream>
 
+#include "abe/cpabe/cpabe.h"
 #include "agent/chain_commands.h"
 #include "agent/vm_policy.h"
 #include "chain/store/verify.h"
@@ -222,6 +223,22 @@ void VmCommands::verify(const Json& request, const Reply& reply) {
   });
 }
 
+namespace {
+
+// What the next sealing would use: the CP-ABE system version mchaind's public key is at.
+Json abe_status(const MeasurementAgent* measurements) {
+  Json out = {{"cp_system_version", nullptr}};
+  if (measurements == nullptr) return out;
+  if (auto pk = measurements->cp_authority()) {
+    out["cp_system_version"] = pk->version;
+  } else {
+    out["cp_error"] = pk.error().message;
+  }
+  return out;
+}
+
+}  // namespace
+
 void VmCommands::policy_show(const Json& request, const Reply& reply) {
   auto vm = resolve_request(request);
   if (!vm) return reply(error(vm.error().message));
@@ -232,22 +249,29 @@ void VmCommands::policy_show(const Json& request, const Reply& reply) {
                   {"vm", vm->uuid.to_string()},
                   {"name", vm->name},
                   {"owner", at->owner},
-                  {"policy", nullptr}});
+                  {"policy", nullptr},
+                  {"abe", abe_status(measurements_)}});
   }
   auto record = policy_record(store_, vm->uuid, at->policy->ref.version);
   if (!record) return reply(error(record.error().message));
+  Json policy = {{"version", record->version},
+                 {"scheme", std::string(to_string(record->scheme))},
+                 {"attributes", record->attributes},
+                 {"expression", record->expression},
+                 {"hash", to_hex(record->hash())},
+                 {"sealed_for_verifiers", !record->sealed_key.empty()},
+                 {"since", format_time(at->policy->since)}};
+  if (record->scheme == AbeScheme::cp_abe_versioned) {
+    if (auto ct = abe::cpabe::Ciphertext::from_bytes(record->sealed_key)) {
+      policy["sealed_system_version"] = ct->version();
+    }
+  }
   reply({{"ok", true},
          {"vm", vm->uuid.to_string()},
          {"name", vm->name},
          {"owner", at->owner},
-         {"policy",
-          {{"version", record->version},
-           {"scheme", std::string(to_string(record->scheme))},
-           {"attributes", record->attributes},
-           {"expression", record->expression},
-           {"hash", to_hex(record->hash())},
-           {"sealed_for_verifiers", !record->sealed_key.empty()},
-           {"since", format_time(at->policy->since)}}}});
+         {"policy", std::move(policy)},
+         {"abe", abe_status(measurements_)}});
 }
 
 void VmCommands::records(const Json& request, const Reply& reply) {
@@ -277,6 +301,13 @@ void VmCommands::policy_set(const Json& request, const Reply& reply) {
   if (expression == request.end() || !expression->is_string() || expression->empty()) {
     return reply(error("policy set: expected \"expression\": who may read the VM's reports"));
   }
+  std::optional<AbeScheme> scheme;
+  if (const auto name = request.find("scheme"); name != request.end()) {
+    if (name->is_string()) scheme = abe_scheme_from_string(name->get<std::string>());
+    if (!scheme) {
+      return reply(error("policy set: \"scheme\" is kp-abe-gpsw or cp-abe-versioned"));
+    }
+  }
   std::vector<std::string> attrs;
   if (attributes != request.end()) {
     if (!attributes->is_array()) return reply(error("policy set: \"attributes\" is a list"));
@@ -285,18 +316,19 @@ void VmCommands::policy_set(const Json& request, const Reply& reply) {
       attrs.push_back(a.get<std::string>());
     }
   }
-  if (attrs.empty()) {
-    // The attribute set stays the VM's own unless given.
+  // The attribute set and the scheme stay the VM's own unless given.
+  if (attrs.empty() || !scheme) {
     if (auto at = store_.vm_at(vm->uuid, now_us()); at && at->policy) {
       if (auto record = policy_record(store_, vm->uuid, at->policy->ref.version)) {
-        attrs = record->attributes;
+        if (attrs.empty()) attrs = record->attributes;
+        if (!scheme) scheme = record->scheme;
       }
     }
   }
   if (attrs.empty()) return reply(error("policy set: give the VM's attributes (--attribute)"));
   if (!measurements_) return reply(error("mchaind runs without libvirt: it hosts no VM"));
-  auto future =
-      measurements_->set_policy(vm->uuid, std::move(attrs), expression->get<std::string>());
+  auto future = measurements_->set_policy(vm->uuid, scheme.value_or(AbeScheme::kp_abe_gpsw),
+                                          std::move(attrs), expression->get<std::string>());
   tasks_.spawn([reply, vm = *vm, future] { reply(answer(vm, future.get())); });
 }
 

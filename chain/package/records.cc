@@ -76,6 +76,16 @@ std::string_view to_string(AbeScheme scheme) {
   return "unknown";
 }
 
+std::optional<AbeScheme> abe_scheme_from_string(std::string_view name) {
+  for (const AbeScheme scheme : {AbeScheme::kp_abe_gpsw, AbeScheme::cp_abe_versioned}) {
+    const std::string_view full = to_string(scheme);
+    // The short name drops "abe-": what `mchain-bench abe` calls the schemes.
+    const std::string shorter = std::string(full.substr(0, 3)) + std::string(full.substr(7));
+    if (name == full || name == shorter) return scheme;
+  }
+  return std::nullopt;
+}
+
 Bytes PolicyRecord::encode() const {
   cbor::Writer w;
   w.array(7)

@@ -2,6 +2,9 @@
 // Every record is a canonical CBOR array starting with its format version.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "chain/crypto/aead.h"
@@ -31,6 +34,8 @@ struct DataRecord {
 // the VM sealed under it. The version is a one-way counter per VM.
 enum class AbeScheme : std::uint8_t { kp_abe_gpsw = 1, cp_abe_versioned = 2 };
 std::string_view to_string(AbeScheme scheme);
+// "kp-abe-gpsw" / "cp-abe-versioned", or the short "kp-gpsw" / "cp-versioned"; nullopt otherwise.
+std::optional<AbeScheme> abe_scheme_from_string(std::string_view name);
 
 struct PolicyRecord {
   Uuid vm;

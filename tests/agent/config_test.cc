@@ -31,6 +31,7 @@ TEST(DaemonConfig, TheMinimalFileTakesTheDefaults) {
   EXPECT_EQ(c->libvirt_uri, "qemu:///system");
   EXPECT_FALSE(c->tpm_device);
   EXPECT_FALSE(c->abe_public_key);
+  EXPECT_FALSE(c->abe_cp_public_key);
   EXPECT_FALSE(c->join_at);
   EXPECT_EQ(c->round_timeout, 2'000'000);
   EXPECT_EQ(c->mode, ValidationMode::concurrent);
@@ -43,7 +44,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
     "control": {"socket": "/run/x.sock", "group": "root"},
     "libvirt": null,
     "tpm": {"device": "/dev/tpmrm0"},
-    "abe": {"public_key": "/etc/mchain/abe.mpk"},
+    "abe": {"public_key": "/etc/mchain/abe.mpk", "cp_public_key": "/etc/mchain/cpabe.pk"},
     "consensus": {"round_timeout_ms": 500, "silence_ms": 1500, "window_ms": 20, "mode": "inorder",
                   "verify_threads": 3},
     "mining": {"threads": 0},
@@ -63,6 +64,7 @@ TEST(DaemonConfig, EveryKeyIsRead) {
   EXPECT_FALSE(c->libvirt_uri);
   EXPECT_EQ(c->tpm_device, "/dev/tpmrm0");
   EXPECT_EQ(c->abe_public_key, "/etc/mchain/abe.mpk");
+  EXPECT_EQ(c->abe_cp_public_key, "/etc/mchain/cpabe.pk");
   EXPECT_EQ(c->round_timeout, 500'000);
   EXPECT_EQ(c->silence, 1'500'000);
   EXPECT_EQ(c->window, 20'000);
@@ -122,7 +124,10 @@ TEST(DaemonConfig, BadValuesAreRefusedWithTheirPath) {
       {"{" + node + R"(, "control": {"socket": "/)" + std::string(120, 's') + R"("}})",
        "test.json: control.socket: longer than 107 bytes"},
       {"{" + node + R"(, "tpm": {}})", "test.json: tpm.device: missing"},
-      {"{" + node + R"(, "abe": {}})", "test.json: abe.public_key: missing"},
+      {"{" + node + R"(, "abe": {}})",
+       "test.json: abe: give public_key (KP-ABE), cp_public_key (versioned CP-ABE) or both"},
+      {"{" + node + R"(, "abe": {"cp_public_key": 3}})",
+       "test.json: abe.cp_public_key: expected a string"},
       {"{" + node + R"(, "alarm_command": []})",
        "test.json: alarm_command: expected a non-empty array of strings"},
       {"{" + node + R"(, "alarm_command": ["page-admin"]})",

@@ -86,8 +86,7 @@ class Daemon {
   fs::path config() const { return dir_ / (id_ + ".json"); }
 
   void write_config(const fs::path& genesis, const fs::path& key, bool enforce_hooks = false,
-                    Json libvirt = nullptr, int measure_interval_s = 3600,
-                    const std::optional<fs::path>& abe_public_key = {}) {
+                    Json libvirt = nullptr, int measure_interval_s = 3600, Json abe = nullptr) {
     Json c = {{"hook", {{"enforce", enforce_hooks}}},
               {"libvirt", libvirt},
               {"node", {{"id", id_}, {"key", key.string()}, {"genesis", genesis.string()}}},
@@ -97,7 +96,7 @@ class Daemon {
               {"measurement",
                {{"policy", (dir_ / "measure.pol").string()}, {"interval_s", measure_interval_s}}},
               {"drain_timeout_ms", 20000}};
-    if (abe_public_key) c["abe"] = {{"public_key", abe_public_key->string()}};
+    if (!abe.is_null()) c["abe"] = std::move(abe);
     std::ofstream(dir_ / "measure.pol") << "/etc -> $(ReadOnly);\n";
     std::ofstream(config()) << c.dump(2);
   }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "agent/domain_metadata.h"
@@ -120,11 +121,17 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   auto host = LibvirtHost::start(tmp_.path() / "h1", "h1", options);
   ASSERT_TRUE(host) << host.error();
   write_measure_policy();
-  // The cluster's ABE authority: node-1 seals every data key under it.
+  // The cluster's ABE authorities, KP-ABE and the versioned CP-ABE (ranks, as in the sharing
+  // paper's experiment): node-1 seals every data key under the one its policy names.
   const fs::path authority = tmp_.path() / "abe";
   ASSERT_TRUE(run(kCtl + " abe setup --dir " + authority.string()).starts_with("0:"));
+  ASSERT_TRUE(run(kCtl + " abe setup --scheme cp-versioned --universe member,rank_le_1,rank_le_2" +
+                  " --dir " + authority.string())
+                  .starts_with("0:"));
   daemons_[0]->write_config(tmp_.path() / "genesis.json", tmp_.path() / "node-1.key", false,
-                            {{"uri", host->uri()}}, 3600, authority / "abe.mpk");
+                            {{"uri", host->uri()}}, 3600,
+                            {{"public_key", (authority / "abe.mpk").string()},
+                             {"cp_public_key", (authority / "cpabe.pk").string()}});
   start_all();
   ASSERT_TRUE(run(kCtl + " user add alice" + socket_).starts_with("0:"));
 
@@ -237,6 +244,84 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   EXPECT_TRUE(owner.starts_with("0:")) << owner;
   EXPECT_EQ(owner.find("refused"), std::string::npos) << owner;
 
+  // Under the versioned CP-ABE from v4: members below rank 1 read. rank 2 and rank 3 keys read
+  // v4, and through the key links everything before it; a rank-1 key is told what it lacks.
+  const std::string misspelt = run(kCtl + " policy set guest-1 --scheme cp-versioned " +
+                                   "--expression 'member and not rank_9'" + socket_);
+  EXPECT_TRUE(misspelt.starts_with("1:")) << misspelt;
+  EXPECT_NE(misspelt.find("position 16: unknown attribute 'rank_9'"), std::string::npos)
+      << misspelt;
+  const std::string cp_policy =
+      run(kCtl + " policy set guest-1 --scheme cp-versioned --expression 'not rank_le_1 and " +
+          "member'" + socket_);
+  ASSERT_TRUE(cp_policy.starts_with("0:guest-1: policy v4 in force")) << cp_policy;
+  EXPECT_NE(cp_policy.find("sealed under member and not rank_le_1 at CP-ABE system version 1"),
+            std::string::npos)
+      << cp_policy;
+  ASSERT_TRUE(run(kCtl + " measure guest-1 --wait" + socket_).starts_with("0:"));
+  std::map<std::string, fs::path> ranks;
+  for (const auto& [rank, attributes] :
+       {std::pair{"1", "member, rank_le_1, rank_le_2"}, std::pair{"2", "member, rank_le_2"},
+        std::pair{"3", "member"}}) {
+    ranks[rank] = tmp_.path() / ("rank" + std::string(rank) + ".vkey");
+    ASSERT_TRUE(run(kCtl + " verifier issue --authority " + authority.string() + " --attributes '" +
+                    attributes + "' --out " + ranks[rank].string())
+                    .starts_with("0:"));
+  }
+  auto read_with = [&](const std::string& rank) {
+    const std::string r =
+        run(kCtl + " verifier read guest-1 --json --key " + ranks[rank].string() + socket_);
+    Json out = Json::parse(r.substr(2), nullptr, false);
+    out["exit"] = r.substr(0, 1);
+    return out;
+  };
+  auto open_reports = [](const Json& read) {
+    std::size_t n = 0;
+    for (const Json& r : read["reports"]) n += r.contains("report") ? 1 : 0;
+    return n;
+  };
+  Json rank2 = read_with("2");
+  EXPECT_EQ(rank2["exit"], "0") << rank2.dump();
+  EXPECT_EQ(rank2["readable_versions"], Json({1, 2, 3, 4})) << rank2.dump();
+  EXPECT_EQ(open_reports(rank2), 5u) << rank2.dump();
+  const Json rank1 = read_with("1");
+  EXPECT_EQ(rank1["exit"], "1") << rank1.dump();
+  EXPECT_TRUE(rank1["readable_versions"].empty()) << rank1.dump();
+  EXPECT_NE(rank1["denied"]["4"].get<std::string>().find("policy v4 requires not rank_le_1"),
+            std::string::npos)
+      << rank1.dump();
+
+  // Rank 2 is revoked: the authority re-keys, brings rank 3's key forward, and v5 is sealed
+  // under system version 2. Rank 2 keeps v1..v4 and reads nothing of v5.
+  const std::string not_yet = run(kCtl + " verifier revoke guest-1" + socket_);
+  EXPECT_TRUE(not_yet.starts_with("1:")) << not_yet;
+  EXPECT_NE(not_yet.find("revoke the key first"), std::string::npos) << not_yet;
+  const std::string rekeyed = run(kCtl + " abe rekey --authority " + authority.string() +
+                                  " --revoke " + ranks["2"].string());
+  ASSERT_TRUE(rekeyed.starts_with("0:CP-ABE system version 1 -> 2")) << rekeyed;
+  ASSERT_TRUE(run(kCtl + " verifier update --authority " + authority.string() + " --key " +
+                  ranks["3"].string())
+                  .starts_with("0:"));
+  EXPECT_TRUE(run(kCtl + " verifier update --authority " + authority.string() + " --key " +
+                  ranks["2"].string())
+                  .starts_with("1:"));
+  const std::string resealed = run(kCtl + " verifier revoke guest-1" + socket_);
+  ASSERT_TRUE(resealed.starts_with("0:guest-1: policy v5 in force")) << resealed;
+  EXPECT_NE(resealed.find("at CP-ABE system version 2"), std::string::npos) << resealed;
+  ASSERT_TRUE(run(kCtl + " measure guest-1 --wait" + socket_).starts_with("0:"));
+  rank2 = read_with("2");
+  EXPECT_EQ(rank2["exit"], "1") << rank2.dump();
+  EXPECT_EQ(rank2["readable_versions"], Json({1, 2, 3, 4})) << rank2.dump();
+  EXPECT_EQ(open_reports(rank2), 5u) << rank2.dump();
+  EXPECT_NE(rank2["denied"]["5"].get<std::string>().find(
+                "sealed under system version 2, this key is at version 1"),
+            std::string::npos)
+      << rank2.dump();
+  const Json rank3 = read_with("3");
+  EXPECT_EQ(rank3["exit"], "0") << rank3.dump();
+  EXPECT_EQ(rank3["readable_versions"], Json({1, 2, 3, 4, 5})) << rank3.dump();
+  EXPECT_EQ(open_reports(rank3), 6u) << rank3.dump();
+
   // The cloud gives the VM to bob (its metadata changes): node-1 puts the transfer on the chain,
   // signed with bob's key, then a policy for bob; the next report is bob's.
   ASSERT_TRUE(run(kCtl + " user add bob" + socket_).starts_with("0:"));
@@ -252,10 +337,10 @@ TEST_F(MchaindWithGuest, AGuestIsBoundMeasuredOnConnectAndAChangedFileShowsInIts
   const Json transferred = vm("guest-1");
   EXPECT_EQ(transferred["chain"]["owner"], "bob") << transferred.dump() << daemons_[0]->log();
   EXPECT_EQ(transferred["binding"]["last"], "transferred") << transferred.dump();
-  EXPECT_EQ(transferred["chain"]["policy_version"], 4) << transferred.dump();
+  EXPECT_EQ(transferred["chain"]["policy_version"], 6) << transferred.dump();
   const std::string bobs = run(kCtl + " measure guest-1 --wait --json" + socket_);
   ASSERT_TRUE(bobs.starts_with("0:")) << bobs << daemons_[0]->log();
-  EXPECT_EQ(Json::parse(bobs.substr(2))["result"]["policy_version"], 4) << bobs;
+  EXPECT_EQ(Json::parse(bobs.substr(2))["result"]["policy_version"], 6) << bobs;
 
   // Destroyed: the binding says it runs nowhere; the three stores hold the same blocks.
   ASSERT_EQ(host->virsh({"destroy", "guest-1"}).status, 0);
