@@ -41,8 +41,11 @@ struct PolicyRecord {
   Uuid vm;
   std::uint64_t version = 0;
   AbeScheme scheme = AbeScheme::kp_abe_gpsw;
-  std::vector<std::string> attributes;  // the VM's attribute set (KP-ABE) or gate attributes
-  std::string expression;               // the access expression as the user wrote it
+  // The VM's attribute set: KP-ABE seals to it; a CP-ABE record carries it along unused.
+  std::vector<std::string> attributes;
+  // Who may read: KP-ABE, as the user wrote it (the verifier keys hold the trees); CP-ABE, the
+  // canonical AND expression the key is sealed under.
+  std::string expression;
   // K_uv(version) sealed for verifiers by the scheme above (abe/; agent/key_chain.h), opaque to
   // the chain; empty while the cluster has no ABE authority.
   Bytes sealed_key{};
