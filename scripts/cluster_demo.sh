@@ -5,7 +5,8 @@
 # connects, the report confirmed and then mined; a file is changed inside the guest and measured
 # again; `mchainctl history` shows both reports with their Merkle proofs verified. An ABE
 # authority seals each data key for verifiers: an auditor reads the history with its own key,
-# is revoked, and is refused what is written afterwards.
+# is revoked, and is refused what is written afterwards; then the same under the versioned
+# CP-ABE, where a verifier is revoked by re-keying the authority.
 #
 #   cluster_demo.sh [--build DIR] [--keep]
 #
@@ -39,8 +40,14 @@ pids=()
 libvirtd_pid=''
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() {
-  local shown=("${@/#$ctl/mchainctl}")
-  printf '$ %s\n' "${shown[*]/#virsh_/virsh}"
+  local shown=("${@/#$ctl/mchainctl}") word line=
+  shown=("${shown[@]/#virsh_/virsh}")
+  # As one would type it: words with spaces or shell characters in single quotes.
+  for word in "${shown[@]}"; do
+    [[ $word =~ [^A-Za-z0-9_./:=,@+-] ]] && word="'$word'"
+    line+="${line:+ }$word"
+  done
+  printf '$ %s\n' "$line"
   "$@"
 }
 virsh_() { virsh -q -c "qemu+unix:///system?socket=$work/h1/run/libvirt/libvirt-sock" "$@"; }
@@ -105,8 +112,9 @@ libvirtd_pid=$!
 wait_for 180 virsh_ version
 echo "libvirtd up: qemu+unix:///system?socket=$work/h1/run/libvirt/libvirt-sock"
 
-say "The cluster's ABE authority: every data key is sealed for verifiers under its public key"
+say "The cluster's ABE authorities: every data key is sealed for verifiers under one of them"
 run "$ctl" abe setup --dir "$work/abe"
+run "$ctl" abe setup --scheme cp-versioned --universe member,rank_le_1,rank_le_2 --dir "$work/abe"
 
 say "Three mchaind (node-1 follows libvirt; node-2 and node-3 only validate and mine)"
 cat >"$work/measure.pol" <<'EOF'
@@ -123,7 +131,7 @@ for i in 1 2 3; do
   "state_dir": "$work/node-$i",
   "control": {"socket": "$work/node-$i.sock"},
   "libvirt": $libvirt,
-  "abe": {"public_key": "$work/abe/abe.mpk"},
+  "abe": {"public_key": "$work/abe/abe.mpk", "cp_public_key": "$work/abe/cpabe.pk"},
   "measurement": {"policy": "$work/measure.pol", "interval_s": 3600}
 }
 EOF
@@ -215,6 +223,22 @@ run "$ctl" measure guest-1 --wait "${sock1[@]}"
 status=0
 run "$ctl" verifier read guest-1 --key "$work/audit.vkey" "${sock1[@]}" || status=$?
 ((status == 1)) || { echo "demo: expected v3 to be refused to the auditor (exit $status)" >&2; exit 1; }
+
+say "The versioned CP-ABE: members below rank 1 read; rank 2 is revoked by re-keying"
+run "$ctl" policy set guest-1 --scheme cp-versioned --expression "member and not rank_le_1" \
+  "${sock1[@]}"
+run "$ctl" verifier issue --authority "$work/abe" --attributes "member, rank_le_2" \
+  --out "$work/rank2.vkey"
+run "$ctl" verifier issue --authority "$work/abe" --attributes member --out "$work/rank3.vkey"
+run "$ctl" abe rekey --authority "$work/abe" --revoke "$work/rank2.vkey"
+run "$ctl" verifier update --authority "$work/abe" --key "$work/rank3.vkey"
+run "$ctl" verifier revoke guest-1 "${sock1[@]}"
+run "$ctl" measure guest-1 --wait "${sock1[@]}"
+# Rank 2 keeps v1..v4 (the versions before its revocation) and is refused v5.
+status=0
+run "$ctl" verifier read guest-1 --key "$work/rank2.vkey" "${sock1[@]}" || status=$?
+((status == 1)) || { echo "demo: expected v5 to be refused to rank 2 (exit $status)" >&2; exit 1; }
+run "$ctl" verifier read guest-1 --key "$work/rank3.vkey" "${sock1[@]}"
 
 say "Every node holds the same chain"
 for i in 1 2 3; do
