@@ -316,13 +316,16 @@ void VmCommands::policy_set(const Json& request, const Reply& reply) {
       attrs.push_back(a.get<std::string>());
     }
   }
-  // The attribute set and the scheme stay the VM's own unless given.
+  // The attribute set and the scheme stay the VM's own unless given; a VM not measured yet has
+  // no policy, and the default one's attributes.
   if (attrs.empty() || !scheme) {
     if (auto at = store_.vm_at(vm->uuid, now_us()); at && at->policy) {
       if (auto record = policy_record(store_, vm->uuid, at->policy->ref.version)) {
         if (attrs.empty()) attrs = record->attributes;
         if (!scheme) scheme = record->scheme;
       }
+    } else if (at && attrs.empty()) {
+      attrs = default_policy(vm->uuid, at->owner).attributes;
     }
   }
   if (attrs.empty()) return reply(error("policy set: give the VM's attributes (--attribute)"));
