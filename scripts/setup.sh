@@ -24,6 +24,7 @@ packages=(
   libvirt-daemon-driver-qemu        # e2e: private libvirtd hosts (tests/guest/libvirt_host.sh)
   libvirt-clients                   # virsh, to drive those hosts
   groff-base                        # tests: the man pages (packaging/man) under groff -ww
+  valgrind                          # tests: abe's constant-time check under memcheck
 )
 if [[ "$preset" == fuzz ]]; then
   packages+=(clang-19 libclang-rt-19-dev)  # libFuzzer; clang 19 has the C++23 library support we use

@@ -409,13 +409,15 @@ std::expected<Rekeyed, CpAbeError> rekey(const PublicKey& pk, const MasterKey& m
   for (const std::uint32_t k : occurrences) {
     Fr& t = k < n ? out.mk.t.pos[k] : out.mk.t.neg[k - n];
     G1& big_t = k < n ? out.pk.t.pos[k] : out.pk.t.neg[k - n];
-    // t′ ∉ {0, t}: a factor of 1 would leave a revoked key working.
-    Fr t_new = random_nonzero_scalar();
-    while (t_new == t) t_new = random_nonzero_scalar();
-    out.rk.entries.push_back({k, t_new * t.inverse()});
-    t = t_new;
-    big_t = g1_table().mul(t_new);
-    wipe(t_new);
+    // t′ = u·t with u uniform in Fr \ {0, 1}: t′ is uniform among the non-zero scalars other
+    // than t (a factor of 1 would leave a revoked key working), u is the re-key factor t′/t, and
+    // the redraw looks at fresh randomness only, never at t.
+    Fr u = random_nonzero_scalar();
+    while (u == Fr::one()) u = random_nonzero_scalar();
+    out.rk.entries.push_back({k, u});
+    t = u * t;
+    big_t = g1_table().mul(t);
+    wipe(u);
   }
   out.pk.version = out.mk.version = out.rk.to;
   return out;

@@ -97,10 +97,12 @@ LineCoefficients add_step(JacobianPoint& t, const G2Affine& q) {
   return {slot0, slot1, slot4};
 }
 
-void multiply_by_line(Fp12& f, const LineCoefficients& line, const G1Affine& p) {
-  const Fp2 c1{line.slot1.c0 * p.x, line.slot1.c1 * p.x};
-  const Fp2 c4{line.slot4.c0 * p.y, line.slot4.c1 * p.y};
-  f = f.mul_by_014(line.slot0, c1, c4);
+// f · l(P), or f · 1 when `identity` (a pair with the point at infinity on either side).
+void multiply_by_line(Fp12& f, const LineCoefficients& line, const G1Affine& p, bool identity) {
+  const Fp2 c0 = Fp2::select(line.slot0, Fp2::one(), identity);
+  const Fp2 c1 = Fp2::select({line.slot1.c0 * p.x, line.slot1.c1 * p.x}, Fp2::zero(), identity);
+  const Fp2 c4 = Fp2::select({line.slot4.c0 * p.y, line.slot4.c1 * p.y}, Fp2::zero(), identity);
+  f = f.mul_by_014(c0, c1, c4);
 }
 
 // g^|x| for g in the cyclotomic subgroup (squarings there are the cheap Granger–Scott ones).
@@ -125,25 +127,26 @@ constexpr std::array<std::uint64_t, 4> kGroupOrder = {0xffffffff00000001, 0x53bd
 }  // namespace
 
 Fp12 miller_loop(std::span<const PairingInput> pairs) {
-  std::vector<const PairingInput*> live;
+  // e(O, Q) = e(P, O) = 1. Whether a point is the identity may be a secret (a key's component),
+  // so such a pair is not skipped: it runs like the others with its lines replaced by 1.
   std::vector<JacobianPoint> points;
-  live.reserve(pairs.size());
+  std::vector<std::uint8_t> identity;
   points.reserve(pairs.size());
+  identity.reserve(pairs.size());
   for (const PairingInput& pair : pairs) {
-    if (pair.p.infinity || pair.q.infinity) continue;  // e(O, Q) = e(P, O) = 1
-    live.push_back(&pair);
     points.push_back({pair.q.x, pair.q.y, Fp2::one()});
+    identity.push_back(static_cast<std::uint8_t>(pair.p.infinity | pair.q.infinity));
   }
 
   Fp12 f = Fp12::one();
   for (int bit = kTopBitOfAbsX - 1; bit >= 0; --bit) {
     if (bit != kTopBitOfAbsX - 1) f = f.square();  // f is still 1 on the first step
-    for (std::size_t i = 0; i < live.size(); ++i) {
-      multiply_by_line(f, double_step(points[i]), live[i]->p);
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      multiply_by_line(f, double_step(points[i]), pairs[i].p, identity[i] != 0);
     }
     if ((kAbsX >> bit) & 1) {
-      for (std::size_t i = 0; i < live.size(); ++i) {
-        multiply_by_line(f, add_step(points[i], live[i]->q), live[i]->p);
+      for (std::size_t i = 0; i < pairs.size(); ++i) {
+        multiply_by_line(f, add_step(points[i], pairs[i].q), pairs[i].p, identity[i] != 0);
       }
     }
   }
