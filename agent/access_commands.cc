@@ -76,32 +76,36 @@ std::vector<Record> decode_records(const Json& list, std::vector<Package>* packa
   return out;
 }
 
+// A directory for a new authority of one scheme: created if need be, and refused if it holds
+// one already (every key issued under that one would stop working).
+Status new_authority_dir(const fs::path& dir, std::string_view public_file,
+                         std::string_view master_file, std::string_view scheme) {
+  std::error_code ec;
+  if (fs::exists(dir / public_file, ec) || fs::exists(dir / master_file, ec)) {
+    return fail(dir.string() + " already holds a " + std::string(scheme) +
+                " authority: keys issued under it would stop working");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return fail(dir.string() + ": " + ec.message());
+  return {};
+}
+
 }  // namespace
 
 int abe_setup(const fs::path& dir, std::ostream& out, std::ostream& err) {
   const fs::path mpk = dir / kKpPublicKeyFile;
   const fs::path msk = dir / kKpMasterKeyFile;
-  std::error_code ec;
-  if (fs::exists(mpk, ec) || fs::exists(msk, ec)) {
-    err << "mchainctl: " << dir.string()
-        << " already holds an ABE authority: keys issued under it would stop working\n";
-    return 1;
-  }
-  fs::create_directories(dir, ec);
-  if (ec) {
-    err << "mchainctl: " << dir.string() << ": " << ec.message() << '\n';
-    return 1;
+  if (auto ready = new_authority_dir(dir, kKpPublicKeyFile, kKpMasterKeyFile, "KP-ABE"); !ready) {
+    return failed(err, ready.error());
   }
   const abe::kp::Authority authority = abe::kp::setup();
   const Bytes secret = authority.secret_key.encode();
   const Bytes public_key = authority.public_key.encode();
   if (auto s = write_file_atomically(msk, as_chars(secret), 0600, "ABE master secret key"); !s) {
-    err << "mchainctl: " << s.error().message << '\n';
-    return 1;
+    return failed(err, s.error());
   }
   if (auto s = write_file_atomically(mpk, as_chars(public_key), 0644, "ABE public key"); !s) {
-    err << "mchainctl: " << s.error().message << '\n';
-    return 1;
+    return failed(err, s.error());
   }
   out << "ABE authority " << to_hex(authority.public_key.id()).substr(0, 16) << " (KP-ABE, GPSW)\n"
       << "  public key: " << mpk.string() << "  (set abe.public_key to it on every mchaind)\n"
@@ -121,14 +125,10 @@ int verifier_issue(const fs::path& authority_dir, const std::string& policy,
   auto msk = read_kp_master_key(authority_dir / kKpMasterKeyFile);
   if (!msk) return failed(err, msk.error());
   auto key = abe::kp::keygen(*mpk, *msk, *tree);
-  if (!key) {
-    err << "mchainctl: " << key.error().message << '\n';
-    return 1;
-  }
+  if (!key) return failed(err, key.error());
   const Bytes encoded = key->encode();
   if (auto s = write_file_atomically(key_file, as_chars(encoded), 0600, "verifier key"); !s) {
-    err << "mchainctl: " << s.error().message << '\n';
-    return 1;
+    return failed(err, s.error());
   }
   out << "verifier key " << key_file.string() << ": reads what satisfies " << tree->to_string()
       << '\n';
@@ -155,22 +155,14 @@ int abe_setup_cp(const fs::path& dir, const std::string& universe, std::ostream&
     names.push_back(std::move(name));
     at = comma + 1;
   }
-  std::error_code ec;
-  if (fs::exists(dir / kCpPublicKeyFile, ec) || fs::exists(dir / kCpMasterKeyFile, ec)) {
-    err << "mchainctl: " << dir.string()
-        << " already holds a CP-ABE authority: keys issued under it would stop working\n";
-    return 1;
-  }
   auto system = cp::setup(names);
   if (!system) {
     err << "mchainctl: --universe: " << cp::describe(system.error()) << " (1 to "
         << cp::kMaxUniverse << " names of [A-Za-z0-9_.:-], none of them and, or, not)\n";
     return 2;
   }
-  fs::create_directories(dir, ec);
-  if (ec) {
-    err << "mchainctl: " << dir.string() << ": " << ec.message() << '\n';
-    return 1;
+  if (auto ready = new_authority_dir(dir, kCpPublicKeyFile, kCpMasterKeyFile, "CP-ABE"); !ready) {
+    return failed(err, ready.error());
   }
   if (auto s = write_cp_authority(dir, {system->pk, system->mk}); !s) return failed(err, s.error());
   out << "CP-ABE authority " << to_hex(system->pk.sys_id).substr(0, 16)
@@ -235,28 +227,30 @@ int abe_rekey(const fs::path& authority_dir, const fs::path& revoked_key_file, s
 
 int verifier_update(const fs::path& authority_dir, const fs::path& key_file, std::ostream& out,
                     std::ostream& err) {
-  auto pk = read_cp_public_key(authority_dir / kCpPublicKeyFile);
-  if (!pk) return failed(err, pk.error());
-  auto key = read_cp_user_key(key_file, *pk);
+  // The whole authority, not only its public key: this completes a re-key cut short.
+  auto authority = read_cp_authority(authority_dir);
+  if (!authority) return failed(err, authority.error());
+  const cp::PublicKey& pk = authority->pk;
+  auto key = read_cp_user_key(key_file, pk);
   if (!key) return failed(err, key.error());
   const std::uint32_t from = key->version;
-  if (from > pk->version) {
+  if (from > pk.version) {
     return failed(err, Error{key_file.string() + ": at system version " + std::to_string(from) +
-                             ", newer than the authority's " + std::to_string(pk->version)});
+                             ", newer than the authority's " + std::to_string(pk.version)});
   }
-  if (from == pk->version) {
+  if (from == pk.version) {
     out << "verifier key " << key_file.string() << ": already at system version " << from << '\n';
     return 0;
   }
   auto revocations = read_cp_revocations(authority_dir);
   if (!revocations) return failed(err, revocations.error());
-  while (key->version < pk->version) {
+  while (key->version < pk.version) {
     if (auto r = revocations->find(key->version + 1);
         r != revocations->end() && r->second == key->s) {
-      return failed(
-          err, Error{key_file.string() + ": the attribute set {" + attribute_list(*pk, key->s) +
-                     "} was revoked at system version " + std::to_string(r->first) +
-                     ": issue a new key (verifier issue) if it should read again"});
+      return failed(err,
+                    Error{key_file.string() + ": the attribute set {" + attribute_list(pk, key->s) +
+                          "} was revoked at system version " + std::to_string(r->first) +
+                          ": issue a new key (verifier issue) if it should read again"});
     }
     const fs::path rk_file = cp_rekey_file(authority_dir, key->version, key->version + 1);
     auto rk = read_cp_rekey(rk_file);
